@@ -1,0 +1,149 @@
+"""The jobs collection: one document per upload, owned by its uploader, moved through its states.
+
+Every state change is a single conditional update, so a message delivered twice (after a crash
+or a broker restart) cannot move a job backwards or announce it twice.
+"""
+import datetime
+import uuid
+
+from pymongo import DESCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+JOBS_DB = "jobs"
+
+QUEUED = "queued"
+CONVERTING = "converting"
+DONE = "done"
+FAILED = "failed"
+FINISHED_STATES = (DONE, FAILED)
+
+
+def new_job_id():
+    return uuid.uuid4().hex
+
+
+def now():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+class JobNotFound(LookupError):
+    """No job with that id (or not one the caller owns: the two look the same on purpose)."""
+
+
+class Jobs:
+    """Reads and state changes of jobs, on the ``jobs`` collection of database ``jobs``."""
+
+    def __init__(self, client):
+        database = client[JOBS_DB]
+        self._jobs = database["jobs"]
+        # An idempotency key maps to the job it created; the key pair is the _id, so the unique
+        # index every collection has makes a second job for the same key impossible.
+        self._idempotency_keys = database["idempotency_keys"]
+
+    def ensure_indexes(self):
+        self._jobs.create_index([("owner_id", 1), ("created_at", DESCENDING)])
+        self._jobs.create_index("mp3_fid")
+
+    def create(self, *, job_id, owner_id, email, filename, preset, video_fid, correlation_id):
+        created_at = now()
+        job = {
+            "_id": job_id,
+            "owner_id": owner_id,
+            "email": email,
+            "filename": filename,
+            "preset": preset,
+            "state": QUEUED,
+            "progress": 0,
+            "video_fid": video_fid,
+            "mp3_fid": None,
+            "error": None,
+            "correlation_id": correlation_id,
+            "created_at": created_at,
+            "updated_at": created_at,
+            "steps": {"uploaded": created_at},
+        }
+        self._jobs.insert_one(job)
+        return job
+
+    def get(self, job_id):
+        job = self._jobs.find_one({"_id": job_id})
+        if job is None:
+            raise JobNotFound(job_id)
+        return job
+
+    def get_owned(self, job_id, owner_id):
+        job = self._jobs.find_one({"_id": job_id, "owner_id": owner_id})
+        if job is None:
+            raise JobNotFound(job_id)
+        return job
+
+    def get_by_mp3_fid(self, mp3_fid):
+        job = self._jobs.find_one({"mp3_fid": mp3_fid})
+        if job is None:
+            raise JobNotFound(mp3_fid)
+        return job
+
+    def list_owned(self, owner_id, *, limit, offset):
+        cursor = (
+            self._jobs.find({"owner_id": owner_id})
+            .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
+            .skip(offset)
+            .limit(limit)
+        )
+        return list(cursor)
+
+    def count_owned(self, owner_id):
+        return self._jobs.count_documents({"owner_id": owner_id})
+
+    def delete(self, job_id):
+        self._jobs.delete_one({"_id": job_id})
+        self._idempotency_keys.delete_many({"job_id": job_id})
+
+    def claim_idempotency_key(self, owner_id, key, job_id):
+        """Bind ``key`` to ``job_id``; return the job id the key already had, or None if new."""
+        key_id = f"{owner_id}:{key}"
+        try:
+            self._idempotency_keys.insert_one({"_id": key_id, "job_id": job_id, "created_at": now()})
+            return None
+        except DuplicateKeyError:
+            return self._idempotency_keys.find_one({"_id": key_id})["job_id"]
+
+    def release_idempotency_key(self, owner_id, key):
+        self._idempotency_keys.delete_one({"_id": f"{owner_id}:{key}"})
+
+    def _update(self, job_id, condition, changes, step=None):
+        timestamp = now()
+        changes = {**changes, "updated_at": timestamp}
+        if step:
+            changes[f"steps.{step}"] = timestamp
+        return self._jobs.find_one_and_update(
+            {"_id": job_id, **condition},
+            {"$set": changes},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    def mark_converting(self, job_id):
+        """Move a queued (or interrupted) job to converting; None if it already finished."""
+        return self._update(job_id, {"state": {"$in": [QUEUED, CONVERTING]}}, {"state": CONVERTING}, "picked_up")
+
+    def set_progress(self, job_id, percent):
+        self._update(job_id, {"state": CONVERTING}, {"progress": int(percent)})
+
+    def mark_converted(self, job_id):
+        self._update(job_id, {"state": CONVERTING}, {}, "converted")
+
+    def record_mp3(self, job_id, mp3_fid):
+        """Attach ``mp3_fid`` unless the job already has one; return the job as stored."""
+        updated = self._update(job_id, {"mp3_fid": None}, {"mp3_fid": mp3_fid}, "stored")
+        return updated if updated is not None else self.get(job_id)
+
+    def mark_done(self, job_id):
+        return self._update(job_id, {"state": {"$in": [QUEUED, CONVERTING]}}, {"state": DONE, "progress": 100})
+
+    def mark_failed(self, job_id, reason):
+        return self._update(job_id, {"state": {"$in": [QUEUED, CONVERTING]}}, {"state": FAILED, "error": reason})
+
+    def mark_notified(self, job_id):
+        """Record the email as sent; False when it had been recorded already."""
+        updated = self._update(job_id, {"steps.notified": {"$exists": False}}, {}, "notified")
+        return updated is not None

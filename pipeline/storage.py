@@ -1,0 +1,103 @@
+"""File blobs in MongoDB GridFS: source videos in database `videos`, results in `mp3s`.
+
+Bytes always move in chunks between a file object and GridFS; nothing here reads a whole file
+into memory, and a write that fails half-way removes the chunks it already wrote.
+"""
+import logging
+import shutil
+
+import gridfs
+import pymongo
+from bson import ObjectId
+from bson.errors import InvalidId
+
+logger = logging.getLogger(__name__)
+
+VIDEOS_DB = "videos"
+MP3S_DB = "mp3s"
+
+# GridFS's default is 255 KiB; 1 MiB chunks mean four times fewer round trips for large
+# videos while one chunk still fits comfortably in a single wire message.
+CHUNK_SIZE = 1024 * 1024
+COPY_BUFFER = CHUNK_SIZE
+
+# Errors meaning "MongoDB is not reachable right now" as opposed to "this request is wrong".
+UNAVAILABLE = (pymongo.errors.ConnectionFailure, pymongo.errors.ServerSelectionTimeoutError)
+
+
+class FileNotFound(LookupError):
+    """No blob with that fid."""
+
+
+def connect(uri, timeout_seconds=5):
+    """Return a MongoClient; pymongo connects lazily, on first use, so this never blocks."""
+    timeout_ms = int(timeout_seconds * 1000)
+    return pymongo.MongoClient(
+        uri,
+        serverSelectionTimeoutMS=timeout_ms,
+        connectTimeoutMS=timeout_ms,
+        tz_aware=True,
+    )
+
+
+def ping(client):
+    """Raise one of UNAVAILABLE unless MongoDB answers."""
+    client.admin.command("ping")
+
+
+def parse_fid(fid):
+    """Return the ObjectId for a fid string, or raise FileNotFound for anything malformed."""
+    try:
+        return ObjectId(fid)
+    except (InvalidId, TypeError):
+        raise FileNotFound(fid) from None
+
+
+class Bucket:
+    """One GridFS bucket (one database) holding one kind of file."""
+
+    def __init__(self, client, database_name):
+        self._bucket = gridfs.GridFSBucket(client[database_name], chunk_size_bytes=CHUNK_SIZE)
+
+    def put(self, source, filename, metadata):
+        """Copy the file object ``source`` into GridFS and return the new fid as a string."""
+        upload = self._bucket.open_upload_stream(filename, metadata=metadata)
+        try:
+            shutil.copyfileobj(source, upload, COPY_BUFFER)
+            upload.close()
+        except BaseException:
+            # GridIn leaves written chunks behind on error; abort() deletes them.
+            _abort_quietly(upload)
+            raise
+        return str(upload._id)
+
+    def open(self, fid):
+        """Return a readable GridOut (with ``.length``, ``.filename``, ``.metadata``) for ``fid``."""
+        try:
+            return self._bucket.open_download_stream(parse_fid(fid))
+        except gridfs.errors.NoFile:
+            raise FileNotFound(fid) from None
+
+    def copy_to(self, fid, target):
+        """Write the blob ``fid`` into the file object ``target`` chunk by chunk."""
+        with self.open(fid) as stored:
+            shutil.copyfileobj(stored, target, COPY_BUFFER)
+
+    def delete(self, fid):
+        """Delete ``fid``; deleting a blob that is already gone is not an error."""
+        try:
+            self._bucket.delete(parse_fid(fid))
+        except (gridfs.errors.NoFile, FileNotFound):
+            logger.info("blob %s was already deleted", fid)
+
+    def fids_with(self, **metadata):
+        """Fids of the blobs whose metadata has these values (used for sweeps and tests)."""
+        query = {f"metadata.{key}": value for key, value in metadata.items()}
+        return [str(stored._id) for stored in self._bucket.find(query)]
+
+
+def _abort_quietly(upload):
+    try:
+        upload.abort()
+    except Exception:  # noqa: BLE001 - the original error is the one worth raising
+        logger.warning("could not remove the chunks of an aborted upload", exc_info=True)
