@@ -44,7 +44,7 @@ class Jobs:
         self._jobs.create_index([("owner_id", 1), ("created_at", DESCENDING)])
         self._jobs.create_index("mp3_fid")
 
-    def create(self, *, job_id, owner_id, email, filename, preset, video_fid, correlation_id):
+    def create(self, *, job_id, owner_id, email, filename, preset, video_fid, correlation_id, idempotency_key=None):
         created_at = now()
         job = {
             "_id": job_id,
@@ -58,6 +58,7 @@ class Jobs:
             "mp3_fid": None,
             "error": None,
             "correlation_id": correlation_id,
+            "idempotency_key": idempotency_key,
             "created_at": created_at,
             "updated_at": created_at,
             "steps": {"uploaded": created_at},

@@ -1,0 +1,44 @@
+# The commands a developer and CI use. `make` alone lists them; CI runs `make test`, as a person
+# does. Each target has one `## ` comment, which is what `make help` prints.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+VENV := .venv
+# Extra pytest arguments, e.g. `make test PYTEST_ARGS="-k smoke -x"`.
+PYTEST_ARGS ?=
+
+.PHONY: help deps venv stack-start stack-stop stack-status test run demo secrets bench
+
+help: ## List the targets with one line each
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*## "} {printf "  %-13s %s\n", $$1, $$2}'
+
+deps: ## Install the missing system packages (apt, as root): RabbitMQ, MariaDB, ffmpeg, build headers
+	bash scripts/stack.sh deps
+
+venv: deps ## Create .venv from requirements-dev.txt (pip runs again only when requirements change)
+	bash scripts/venv.sh
+
+stack-start: venv ## Start RabbitMQ, MariaDB, MongoDB/FerretDB and the SMTP sink on 127.0.0.1
+	bash scripts/stack.sh start
+
+stack-stop: ## Stop the local stack, leaving no process behind (the data stays in .stack/)
+	bash scripts/stack.sh stop
+
+stack-status: ## Show which servers of the local stack are running and answering
+	bash scripts/stack.sh status
+
+test: stack-start ## Install what is missing, start the stack and run the whole test suite
+	$(VENV)/bin/pytest -q tests $(PYTEST_ARGS)
+
+run: ## Run the four services on the local stack (scripts/run.sh)
+	bash scripts/run.sh
+
+demo: ## Register, upload a video and fetch its MP3, end to end (scripts/demo.sh)
+	bash scripts/demo.sh
+
+secrets: ## Write the development secrets into .secrets/ if absent (scripts/secrets.sh)
+	bash scripts/secrets.sh
+
+bench: ## Run the benchmark (bench/run.sh)
+	bash bench/run.sh

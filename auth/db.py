@@ -1,0 +1,111 @@
+"""The MySQL `user` table: one connection per request, opened lazily and closed at teardown."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import MySQLdb
+from flask import Flask, current_app, g
+from MySQLdb.constants import ER
+
+from auth.errors import DatabaseUnavailable, EmailTaken
+
+logger = logging.getLogger(__name__)
+
+# Bounded waits, so a stuck database costs a request seconds rather than a gunicorn worker timeout.
+CONNECT_TIMEOUT_SECONDS = 5
+READ_WRITE_TIMEOUT_SECONDS = 10
+
+
+@dataclass(frozen=True)
+class User:
+    """A row of the `user` table."""
+
+    id: int
+    email: str
+    password_hash: str
+
+
+def get_db() -> MySQLdb.connections.Connection:
+    """Return this request's connection, opening it on first use."""
+    if "db" not in g:
+        settings = current_app.config["SETTINGS"]
+        try:
+            g.db = MySQLdb.connect(
+                host=settings.mysql_host,
+                port=settings.mysql_port,
+                user=settings.mysql_user,
+                password=settings.mysql_password,
+                database=settings.mysql_database,
+                charset="utf8mb4",
+                connect_timeout=CONNECT_TIMEOUT_SECONDS,
+                read_timeout=READ_WRITE_TIMEOUT_SECONDS,
+                write_timeout=READ_WRITE_TIMEOUT_SECONDS,
+            )
+        except MySQLdb.OperationalError as exc:
+            logger.warning(
+                "Cannot connect to MySQL at %s:%s: %s",
+                settings.mysql_host,
+                settings.mysql_port,
+                exc,
+            )
+            raise DatabaseUnavailable() from exc
+    return g.db
+
+
+def close_db(exception: BaseException | None = None) -> None:
+    """Close the request's connection, if one was opened."""
+    connection = g.pop("db", None)
+    if connection is not None:
+        connection.close()
+
+
+def init_app(app: Flask) -> None:
+    """Close the connection when each request's application context ends."""
+    app.teardown_appcontext(close_db)
+
+
+def create_user(email: str, password_hash: str) -> User:
+    """Insert a user and return it; raise EmailTaken when the email is already registered."""
+    connection = get_db()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO `user` (email, password_hash) VALUES (%s, %s)",
+                (email, password_hash),
+            )
+            user_id = cursor.lastrowid
+        connection.commit()
+    except MySQLdb.IntegrityError as exc:
+        connection.rollback()
+        # The unique key on email is the only constraint an insert can break.
+        if exc.args[0] == ER.DUP_ENTRY:
+            raise EmailTaken() from exc
+        raise
+    return User(id=user_id, email=email, password_hash=password_hash)
+
+
+def find_user_by_email(email: str) -> User | None:
+    """Return the user with this (normalized) email, or None."""
+    with get_db().cursor() as cursor:
+        cursor.execute(
+            "SELECT id, email, password_hash FROM `user` WHERE email = %s",
+            (email,),
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    user_id, stored_email, password_hash = row
+    return User(id=user_id, email=stored_email, password_hash=password_hash)
+
+
+def ping() -> None:
+    """Check the database answers a trivial query; raise DatabaseUnavailable if not."""
+    try:
+        with get_db().cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except MySQLdb.Error as exc:
+        logger.warning("MySQL readiness check failed: %s", exc)
+        raise DatabaseUnavailable() from exc

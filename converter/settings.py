@@ -1,0 +1,72 @@
+"""Settings for the converter, read once from the environment."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class SettingsError(ValueError):
+    """The environment does not describe a configuration the converter can start with."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the converter needs to know about its surroundings."""
+
+    amqp_url: str
+    mongodb_uri: str
+    max_deliveries: int
+    health_host: str
+    health_port: int
+    work_dir: Path
+    shutdown_grace_seconds: int
+    log_level: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
+        """Build settings from environment variables, naming every variable that is wrong."""
+        problems: list[str] = []
+
+        def read(name: str, default: str) -> str:
+            # An empty value (`HEALTH_PORT=` in a compose file) counts as unset.
+            return environ.get(name, "").strip() or default
+
+        def read_int(name: str, default: int, minimum: int, maximum: int) -> int:
+            text = read(name, str(default))
+            try:
+                value = int(text)
+            except ValueError:
+                problems.append(f"{name} must be a whole number, got {text!r}")
+                return default
+            if not minimum <= value <= maximum:
+                problems.append(f"{name} must be between {minimum} and {maximum}, got {value}")
+            return value
+
+        work_dir = Path(read("WORK_DIR", tempfile.gettempdir()))
+        if not work_dir.is_dir():
+            problems.append(f"WORK_DIR must be an existing directory, got {str(work_dir)!r}")
+
+        log_level = read("LOG_LEVEL", "INFO").upper()
+        if log_level not in LOG_LEVELS:
+            problems.append(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
+
+        settings = cls(
+            amqp_url=read("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F"),
+            mongodb_uri=read("MONGODB_URI", "mongodb://127.0.0.1:27017/"),
+            max_deliveries=read_int("MAX_DELIVERIES", 3, minimum=1, maximum=100),
+            # Loopback by default; a container sets 0.0.0.0 so its orchestrator can probe it.
+            health_host=read("HEALTH_HOST", "127.0.0.1"),
+            health_port=read_int("HEALTH_PORT", 8082, minimum=1, maximum=65535),
+            work_dir=work_dir,
+            shutdown_grace_seconds=read_int("SHUTDOWN_GRACE_SECONDS", 25, minimum=0, maximum=3600),
+            log_level=log_level,
+        )
+        if problems:
+            raise SettingsError("Invalid converter settings: " + "; ".join(problems))
+        return settings

@@ -1,0 +1,163 @@
+"""The conversion of one `video` message: source video in GridFS -> MP3 in GridFS -> `mp3` message."""
+
+import logging
+import tempfile
+import time
+import unicodedata
+
+from pipeline import jobs, media, messages, storage
+
+logger = logging.getLogger(__name__)
+
+SOURCE_LOST_REASON = "The uploaded file was lost before it could be converted."
+FALLBACK_MP3_FILENAME = "audio.mp3"
+# The `mp3` message schema allows download names of up to 255 characters, ".mp3" included.
+MAX_FILENAME_LENGTH = 255
+# Control characters (newlines, NUL, escapes), lone surrogates (which cannot be stored as UTF-8)
+# and invisible format characters such as the right-to-left override, which can disguise an
+# extension ("clip\u202egnp.mp3" displays as "clipmp3.png").
+_UNWANTED_CATEGORIES = ("Cc", "Cf", "Cs")
+
+
+def mp3_filename(video_filename):
+    """The MP3's download name for an upload's name: `talk.mp4` -> `talk.mp3`."""
+    # Browsers send either a bare name or a full path, with either kind of separator.
+    name = video_filename.replace("\\", "/").rsplit("/", 1)[-1]
+    name = unicodedata.normalize("NFC", name)
+    name = "".join(char for char in name if unicodedata.category(char) not in _UNWANTED_CATEGORIES)
+    stem, dot, _extension = name.rpartition(".")
+    if not dot:
+        stem = name
+    # Leading dots would make a hidden file; trailing dots and spaces are dropped by Windows.
+    stem = stem[: MAX_FILENAME_LENGTH - len(".mp3")].strip(" .")
+    return f"{stem}.mp3" if stem else FALLBACK_MP3_FILENAME
+
+
+class ProgressThrottle:
+    """Says when a progress value is worth writing: after both `min_step` points and `min_seconds`."""
+
+    def __init__(self, min_step=5, min_seconds=2.0, clock=time.monotonic):
+        self._min_step = min_step
+        self._min_seconds = min_seconds
+        self._clock = clock
+        self._last_percent = 0
+        self._last_time = clock()
+
+    def due(self, percent):
+        now = self._clock()
+        if percent - self._last_percent < self._min_step or now - self._last_time < self._min_seconds:
+            return False
+        self._last_percent, self._last_time = percent, now
+        return True
+
+
+class ConversionWorker:
+    """Handles `video` messages; every step is idempotent on the job id, so a redelivery is safe."""
+
+    QUEUE = messages.VIDEO_QUEUE
+    # One conversion at a time per worker: ffmpeg already uses the CPU, and an unstarted message
+    # should wait in the queue where another worker can take it.
+    PREFETCH = 1
+
+    def __init__(self, *, videos, mp3s, jobs, publisher, work_dir, should_cancel=lambda: False):
+        self._videos = videos
+        self._mp3s = mp3s
+        self._jobs = jobs
+        self._publisher = publisher
+        self._work_dir = work_dir
+        self._should_cancel = should_cancel
+
+    def handle(self, body, delivery):
+        """Convert the job's video and announce the result; raise only for errors worth retrying."""
+        job_id = body["job_id"]
+        try:
+            job = self._jobs.get(job_id)
+        except jobs.JobNotFound:
+            logger.info("job %s no longer exists (its owner deleted it); nothing to convert", job_id)
+            return
+        if job["state"] in jobs.FINISHED_STATES:
+            # A redelivery after the result was announced, or after a crash just before the ack:
+            # announcing again is safe because the notification service sends one email per job.
+            logger.info("job %s is already %s; announcing the result again", job_id, job["state"])
+            self._announce(job)
+            return
+        job = self._jobs.mark_converting(job_id)
+        if job is None:
+            logger.info("job %s finished or was deleted meanwhile; nothing to do", job_id)
+            return
+        logger.info("converting job %s (attempt %d)", job_id, delivery.attempt)
+
+        try:
+            mp3_fid = job["mp3_fid"] or self._convert(job)
+        except media.MediaError as error:
+            self._fail(job, str(error))
+            return
+        except storage.FileNotFound:
+            self._fail(job, SOURCE_LOST_REASON)
+            return
+        self._announce({**job, "state": jobs.DONE, "mp3_fid": mp3_fid})
+        self._jobs.mark_done(job_id)
+        self._videos.delete(job["video_fid"])
+        logger.info("job %s done: mp3 %s", job_id, mp3_fid)
+
+    def _convert(self, job):
+        """Copy the video to a temporary file, extract its audio and store it; return the mp3 fid."""
+        job_id = job["_id"]
+        throttle = ProgressThrottle()
+
+        def report_progress(percent):
+            if throttle.due(percent):
+                self._jobs.set_progress(job_id, percent)
+
+        # ffmpeg needs seekable files (MP4 often keeps its index at the end), so the video goes
+        # to disk rather than through a pipe; the files are deleted however this block ends.
+        with (
+            tempfile.NamedTemporaryFile(dir=self._work_dir, prefix="video-") as video_file,
+            tempfile.NamedTemporaryFile(dir=self._work_dir, prefix="audio-", suffix=".mp3") as mp3_file,
+        ):
+            self._videos.copy_to(job["video_fid"], video_file)
+            video_file.flush()
+            media.extract_mp3(
+                video_file.name,
+                mp3_file.name,
+                preset=job["preset"],
+                on_progress=report_progress,
+                should_cancel=self._should_cancel,
+            )
+            self._jobs.mark_converted(job_id)
+            filename = mp3_filename(job["filename"])
+            metadata = {"job_id": job_id, "owner_id": job["owner_id"], "filename": filename}
+            # ffmpeg wrote through its own descriptor; ours still reads from the start.
+            mp3_fid = self._mp3s.put(mp3_file, filename, metadata)
+
+        stored = self._jobs.record_mp3(job_id, mp3_fid)
+        if stored["mp3_fid"] != mp3_fid:
+            # Another delivery of the same job stored its MP3 first; keep one copy only.
+            logger.info("job %s already has mp3 %s; deleting the duplicate", job_id, stored["mp3_fid"])
+            self._mp3s.delete(mp3_fid)
+        return stored["mp3_fid"]
+
+    def _fail(self, job, reason):
+        """A problem with the file itself: record it and tell the user; retrying would not help."""
+        logger.info("job %s failed: %s", job["_id"], reason)
+        self._jobs.mark_failed(job["_id"], reason)
+        self._videos.delete(job["video_fid"])
+        self._announce({**job, "state": jobs.FAILED, "error": reason})
+
+    def _announce(self, job):
+        """Publish the `mp3` message for a finished job."""
+        done = job["state"] == jobs.DONE
+        self._publisher.publish(
+            messages.MP3_QUEUE,
+            {
+                "version": 1,
+                "job_id": job["_id"],
+                "correlation_id": job["correlation_id"],
+                "status": "done" if done else "failed",
+                "mp3_fid": job["mp3_fid"] if done else None,
+                "owner_id": job["owner_id"],
+                "email": job["email"],
+                "filename": mp3_filename(job["filename"]),
+                "reason": None if done else job["error"],
+            },
+        )

@@ -1,0 +1,35 @@
+"""The gateway: the one public HTTP service. Accounts (through auth), uploads, jobs and downloads."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from gateway import accounts, downloads, errors, health, jobs, request_ids, services, uploads
+from gateway.settings import Settings
+from gateway.spooling import SpoolingRequest
+from pipeline import logs
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the gateway application; settings come from the environment unless given.
+
+    Nothing connects here: MongoDB, the broker and auth's keys are reached on first use, in the
+    worker process that needs them (see services.py).
+    """
+    if settings is None:
+        # Started for real (wsgi.py): configure logging once, for this process. Tests pass their
+        # own settings and keep pytest's log capture.
+        settings = Settings.from_env()
+        logs.configure("gateway", settings.log_level)
+    app = Flask(__name__)
+    app.request_class = SpoolingRequest
+    app.config["SETTINGS"] = settings
+    # werkzeug refuses a larger body with 413; a declared Content-Length is refused before reading.
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
+
+    request_ids.init_app(app)
+    services.init_app(app, settings)
+    errors.init_app(app)
+    for blueprint in (accounts.bp, uploads.bp, downloads.bp, jobs.bp, health.bp):
+        app.register_blueprint(blueprint)
+    return app

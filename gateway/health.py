@@ -1,0 +1,42 @@
+"""/healthz (the process answers) and /readyz (it can reach MongoDB, RabbitMQ and auth's keys)."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint
+
+from gateway import services
+from pipeline import storage
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz():
+    """Liveness: answering at all is the whole test."""
+    return {"status": "ok"}
+
+
+@bp.get("/readyz")
+def readyz():
+    """Readiness: 200 only when every dependency of an upload is reachable, else 503."""
+    checks = {
+        "mongodb": _passes("mongodb", lambda: storage.ping(services.mongo_client())),
+        "broker": _passes("broker", lambda: services.publisher().check()),
+        # Served from the cached key set while it is fresh: what matters is that tokens can be checked.
+        "jwks": _passes("jwks", lambda: services.jwks_client().get_signing_keys()),
+    }
+    ready = all(checks.values())
+    return {"status": "ready" if ready else "not ready", "checks": checks}, 200 if ready else 503
+
+
+def _passes(name, check) -> bool:
+    try:
+        check()
+    except Exception:  # noqa: BLE001 - a probe must answer with what failed, not crash
+        logger.warning("readiness check %s failed", name, exc_info=True)
+        return False
+    return True

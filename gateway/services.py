@@ -1,0 +1,148 @@
+"""The gateway's clients for MongoDB, RabbitMQ and auth's key set, made on first use.
+
+Nothing here connects at import time or in create_app. gunicorn loads the app and then forks its
+workers; a MongoClient or a broker connection opened before the fork would be shared by every
+worker, which neither library supports. Created on first use, each worker process gets its own
+MongoClient (thread-safe, shared by the worker's threads), and each thread its own Publisher,
+because a pika connection must only be used from one thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import jwt
+from flask import Flask, current_app
+
+from gateway.settings import Settings
+from pipeline import broker, storage
+from pipeline.jobs import Jobs
+
+logger = logging.getLogger(__name__)
+
+EXTENSION_NAME = "gateway.services"
+JWKS_CACHE_SECONDS = 300
+JWKS_TIMEOUT_SECONDS = 5
+
+
+class Services:
+    """One process's clients, each built the first time a request needs it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._mongo_client = None
+        self._jobs: Jobs | None = None
+        self._videos: storage.Bucket | None = None
+        self._mp3s: storage.Bucket | None = None
+        self._jwks_client: jwt.PyJWKClient | None = None
+        self._thread_local = threading.local()
+        # Every Publisher handed out, so close() can reach those of other threads at exit.
+        self._publishers: list[broker.Publisher] = []
+
+    def mongo_client(self):
+        with self._lock:
+            if self._mongo_client is None:
+                self._mongo_client = storage.connect(self._settings.mongodb_uri)
+            return self._mongo_client
+
+    def jobs(self) -> Jobs:
+        client = self.mongo_client()
+        with self._lock:
+            if self._jobs is None:
+                jobs = Jobs(client)
+                # Idempotent, and cheap when the indexes exist. If MongoDB is down this raises
+                # and the next request tries again, because nothing was cached.
+                jobs.ensure_indexes()
+                self._jobs = jobs
+            return self._jobs
+
+    def videos(self) -> storage.Bucket:
+        client = self.mongo_client()
+        with self._lock:
+            if self._videos is None:
+                self._videos = storage.Bucket(client, storage.VIDEOS_DB)
+            return self._videos
+
+    def mp3s(self) -> storage.Bucket:
+        client = self.mongo_client()
+        with self._lock:
+            if self._mp3s is None:
+                self._mp3s = storage.Bucket(client, storage.MP3S_DB)
+            return self._mp3s
+
+    def publisher(self) -> broker.Publisher:
+        """This thread's own Publisher (pika is not thread-safe)."""
+        publisher = getattr(self._thread_local, "publisher", None)
+        if publisher is None:
+            publisher = broker.Publisher(self._settings.amqp_url, self._settings.max_deliveries)
+            self._thread_local.publisher = publisher
+            with self._lock:
+                self._publishers.append(publisher)
+        return publisher
+
+    def jwks_client(self) -> jwt.PyJWKClient:
+        with self._lock:
+            if self._jwks_client is None:
+                # The key *set* is cached for JWKS_CACHE_SECONDS and fetched again when a token
+                # names a key it lacks, which is how a rotated key is picked up. Single keys are
+                # not cached beyond that (cache_keys=False): with cache_keys=True a key that auth
+                # withdraws would keep verifying in this process until it restarts.
+                self._jwks_client = jwt.PyJWKClient(
+                    self._settings.jwks_url,
+                    cache_keys=False,
+                    cache_jwk_set=True,
+                    lifespan=JWKS_CACHE_SECONDS,
+                    timeout=JWKS_TIMEOUT_SECONDS,
+                )
+            return self._jwks_client
+
+    def close(self) -> None:
+        """Close every connection; only for a process (or a test) that has finished its requests."""
+        with self._lock:
+            publishers, self._publishers = self._publishers, []
+            mongo_client, self._mongo_client = self._mongo_client, None
+            self._jobs = self._videos = self._mp3s = None
+        for publisher in publishers:
+            publisher.close()
+        if mongo_client is not None:
+            mongo_client.close()
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    """Attach an empty set of clients to the app; nothing connects until a request needs it."""
+    app.extensions[EXTENSION_NAME] = Services(settings)
+
+
+def _services() -> Services:
+    return current_app.extensions[EXTENSION_NAME]
+
+
+def mongo_client():
+    return _services().mongo_client()
+
+
+def jobs() -> Jobs:
+    return _services().jobs()
+
+
+def videos() -> storage.Bucket:
+    return _services().videos()
+
+
+def mp3s() -> storage.Bucket:
+    return _services().mp3s()
+
+
+def publisher() -> broker.Publisher:
+    return _services().publisher()
+
+
+def jwks_client() -> jwt.PyJWKClient:
+    return _services().jwks_client()
+
+
+def close(app: Flask) -> None:
+    """Close the app's connections (gunicorn's worker_exit hook, test teardown)."""
+    app.extensions[EXTENSION_NAME].close()

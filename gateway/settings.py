@@ -1,0 +1,114 @@
+"""Settings for the gateway, read once from the environment."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ENVIRONMENTS = ("development", "production")
+
+# Development default, written by `make secrets`. Production must name its secret file explicitly.
+DEV_DOWNLOAD_LINK_SECRET_FILE = ".secrets/download-link.key"
+# A shorter secret could be guessed; `make secrets` writes 64 hex characters.
+MIN_SECRET_LENGTH = 32
+JWKS_PATH = "/.well-known/jwks.json"
+
+
+class SettingsError(ValueError):
+    """The environment does not describe a configuration the gateway can start with."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the gateway needs to know about its surroundings."""
+
+    environment: str
+    log_level: str
+    amqp_url: str = field(repr=False)  # may carry a password
+    mongodb_uri: str = field(repr=False)  # may carry a password
+    auth_url: str
+    jwks_url: str
+    jwt_issuer: str
+    jwt_audience: str
+    download_link_secret_file: Path
+    # The secret itself, read from the file once at start-up; kept out of repr() and so out of logs.
+    download_link_secret: bytes = field(repr=False)
+    max_upload_bytes: int
+    max_deliveries: int
+    upload_dir: Path
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
+        """Build settings from environment variables, naming every variable that is wrong."""
+        problems: list[str] = []
+
+        def read(name: str, default: str) -> str:
+            # An empty value (`AUTH_URL=` in a compose file) counts as unset.
+            return environ.get(name, "").strip() or default
+
+        def read_int(name: str, default: int, minimum: int, maximum: int) -> int:
+            text = read(name, str(default))
+            try:
+                value = int(text)
+            except ValueError:
+                problems.append(f"{name} must be a whole number, got {text!r}")
+                return default
+            if not minimum <= value <= maximum:
+                problems.append(f"{name} must be between {minimum} and {maximum}, got {value}")
+            return value
+
+        environment = read("ENVIRONMENT", "development")
+        if environment not in ENVIRONMENTS:
+            problems.append(f"ENVIRONMENT must be one of {', '.join(ENVIRONMENTS)}, got {environment!r}")
+
+        log_level = read("LOG_LEVEL", "INFO").upper()
+        if not isinstance(logging.getLevelName(log_level), int):
+            problems.append(f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {log_level!r}")
+
+        secret_file_name = read("DOWNLOAD_LINK_SECRET_FILE", "")
+        if not secret_file_name:
+            if environment == "production":
+                problems.append("DOWNLOAD_LINK_SECRET_FILE is required when ENVIRONMENT=production")
+            secret_file_name = DEV_DOWNLOAD_LINK_SECRET_FILE
+        secret_file = Path(secret_file_name)
+
+        upload_dir = Path(read("UPLOAD_DIR", tempfile.gettempdir()))
+        if not upload_dir.is_dir():
+            problems.append(f"UPLOAD_DIR {str(upload_dir)!r} is not an existing directory")
+
+        auth_url = read("AUTH_URL", "http://127.0.0.1:8081").rstrip("/")
+        settings = cls(
+            environment=environment,
+            log_level=log_level,
+            amqp_url=read("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F"),
+            mongodb_uri=read("MONGODB_URI", "mongodb://127.0.0.1:27017/"),
+            auth_url=auth_url,
+            jwks_url=read("JWKS_URL", auth_url + JWKS_PATH),
+            jwt_issuer=read("JWT_ISSUER", "mp3-auth"),
+            jwt_audience=read("JWT_AUDIENCE", "mp3-gateway"),
+            download_link_secret_file=secret_file,
+            download_link_secret=read_secret(secret_file, problems),
+            max_upload_bytes=read_int("MAX_UPLOAD_BYTES", 2 * 1024**3, minimum=1, maximum=2**63 - 1),
+            max_deliveries=read_int("MAX_DELIVERIES", 3, minimum=1, maximum=100),
+            upload_dir=upload_dir,
+        )
+        if problems:
+            raise SettingsError("Invalid gateway settings: " + "; ".join(problems))
+        return settings
+
+
+def read_secret(path: Path, problems: list[str]) -> bytes:
+    """The download-link secret: the file's text without surrounding whitespace, as UTF-8 bytes."""
+    try:
+        secret = path.read_text().strip()
+    except OSError as error:
+        hint = " (run `make secrets`)" if str(path) == DEV_DOWNLOAD_LINK_SECRET_FILE else ""
+        problems.append(f"DOWNLOAD_LINK_SECRET_FILE {str(path)!r} cannot be read: {error.strerror}{hint}")
+        return b""
+    if len(secret) < MIN_SECRET_LENGTH:
+        problems.append(f"DOWNLOAD_LINK_SECRET_FILE {str(path)!r} holds fewer than {MIN_SECRET_LENGTH} characters")
+    return secret.encode()

@@ -1,0 +1,56 @@
+"""POST /upload: a video in, a queued conversion job out."""
+
+from __future__ import annotations
+
+import os
+
+from flask import Blueprint, g, request
+
+from gateway import conversions, filenames, tokens
+from gateway.errors import EmptyFile, InvalidIdempotencyKey, InvalidPreset, MissingFile
+from pipeline import media
+
+bp = Blueprint("uploads", __name__)
+
+MAX_IDEMPOTENCY_KEY_LENGTH = 200
+
+
+@bp.post("/upload")
+def upload():
+    """Store the uploaded video and queue it; answer 202 with the job to poll."""
+    user = tokens.current_user()
+    idempotency_key = _idempotency_key()
+    # Reading request.files parses the body, spooling the file to UPLOAD_DIR (see spooling.py).
+    video = request.files.get("file")
+    if video is None or not video.filename:
+        raise MissingFile()
+    preset = request.form.get("preset") or None
+    if preset is not None and preset not in media.PRESETS:
+        raise InvalidPreset(f"preset must be one of {', '.join(media.PRESETS)}.")
+    video.stream.flush()
+    if os.fstat(video.stream.fileno()).st_size == 0:
+        raise EmptyFile()
+
+    submission = conversions.submit_upload(
+        user=user,
+        video=video.stream,
+        filename=filenames.clean(video.filename),
+        preset=preset,
+        idempotency_key=idempotency_key,
+        correlation_id=g.request_id,
+    )
+    status_url = f"/jobs/{submission.job_id}"
+    body = {"job_id": submission.job_id, "status": submission.state, "status_url": status_url}
+    # 202: accepted, conversion to follow. 200: the same Idempotency-Key already made this job.
+    return body, 202 if submission.created else 200, {"Location": status_url}
+
+
+def _idempotency_key() -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH or not key.isprintable():
+        raise InvalidIdempotencyKey(
+            f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} printable characters."
+        )
+    return key

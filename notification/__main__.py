@@ -1,0 +1,77 @@
+"""Run the notification service: `python -m notification` consumes the `mp3` queue until SIGTERM or Ctrl-C."""
+import logging
+import signal
+import sys
+
+from notification.mailer import SmtpMailer
+from notification.settings import Settings, SettingsError
+from notification.worker import NotificationWorker
+from pipeline import broker, health, jobs, logs, storage
+
+logger = logging.getLogger(__name__)
+
+
+def main():
+    """Build the settings, wire the worker to MongoDB and SMTP, and consume until stopped."""
+    try:
+        settings = Settings.from_env()
+    except SettingsError as error:
+        sys.exit(f"notification: {error}")
+    logs.configure("notification", settings.log_level)
+
+    # Nothing connects yet: pymongo connects on first use, SMTP once per email.
+    mongo_client = storage.connect(settings.mongodb_uri)
+    worker = NotificationWorker(
+        jobs=jobs.Jobs(mongo_client),
+        mailer=SmtpMailer.from_settings(settings),
+        mail_from=settings.mail_from,
+        public_base_url=settings.public_base_url,
+        link_secret=settings.download_link_secret,
+        link_ttl_seconds=settings.download_link_ttl_seconds,
+        smtp_outage_tolerance_seconds=settings.smtp_outage_tolerance_seconds,
+        # A stopping worker stops waiting for an unavailable mail server; the message goes back
+        # to the queue and the next worker sends it.
+        should_cancel=lambda: consumer.should_stop,
+    )
+    consumer = broker.Consumer(
+        settings.amqp_url,
+        NotificationWorker.QUEUE,
+        worker.handle,
+        max_deliveries=settings.max_deliveries,
+        prefetch=NotificationWorker.PREFETCH,
+        shutdown_grace_seconds=settings.shutdown_grace_seconds,
+    )
+
+    # SMTP is left out on purpose: a mail server outage is waited out per message, and marking
+    # the service unready would not bring the mail server back.
+    health.serve(
+        settings.health_port,
+        lambda: {"broker": consumer.connected, "mongodb": mongodb_answers(mongo_client)},
+        host=settings.health_host,
+    )
+
+    def stop(signum, frame):
+        logger.info("received %s; finishing the message in hand", signal.Signals(signum).name)
+        consumer.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+    try:
+        consumer.run()
+    finally:
+        mongo_client.close()
+    logger.info("stopped")
+    return 0
+
+
+def mongodb_answers(client):
+    try:
+        storage.ping(client)
+    except storage.UNAVAILABLE:
+        return False
+    return True
+
+
+if __name__ == "__main__":
+    sys.exit(main())

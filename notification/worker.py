@@ -1,0 +1,157 @@
+"""The handling of one `mp3` message: one email to the job's owner, sent once per job."""
+import datetime
+import email.utils
+import logging
+import time
+from email.message import EmailMessage
+
+from notification import links, mailer
+from pipeline import broker, jobs, messages
+
+logger = logging.getLogger(__name__)
+
+SUCCESS_TEXT = """\
+Hello,
+
+your MP3 "{filename}" is ready. Download it with this link, which works until {expires} UTC:
+
+{link}
+
+Signed in, you can also download it by its file id:
+fid: {mp3_fid}
+
+MP3 Converter
+"""
+
+FAILURE_TEXT = """\
+Hello,
+
+we could not convert "{filename}" to MP3:
+
+{reason}
+
+The uploaded file has been deleted. You are welcome to try again with another file.
+
+MP3 Converter
+"""
+
+
+def message_id(job_id):
+    """The Message-ID of a job's email: a duplicate sent after a crash is recognisable as one."""
+    return f"<job-{job_id}@mp3-converter>"
+
+
+def one_line(text):
+    """``text`` with control characters (newlines included) turned into spaces, fit for a header."""
+    return "".join(char if char.isprintable() else " " for char in text).strip()
+
+
+class NotificationWorker:
+    """Handles `mp3` messages; a job that is already marked notified gets no second email."""
+
+    QUEUE = messages.MP3_QUEUE
+    PREFETCH = 1
+    WAIT_POLL_SECONDS = 0.2
+
+    def __init__(
+        self,
+        *,
+        jobs,
+        mailer,
+        mail_from,
+        public_base_url,
+        link_secret,
+        link_ttl_seconds,
+        smtp_outage_tolerance_seconds=600,
+        should_cancel=lambda: False,
+        clock=time.time,
+    ):
+        self._jobs = jobs
+        self._mailer = mailer
+        self._mail_from = mail_from
+        self._public_base_url = public_base_url
+        self._link_secret = link_secret
+        self._link_ttl_seconds = link_ttl_seconds
+        self._smtp_outage_tolerance_seconds = smtp_outage_tolerance_seconds
+        self._should_cancel = should_cancel
+        self._clock = clock
+
+    def handle(self, body, delivery):
+        """Email the job's owner about its result, unless that was done already."""
+        job_id = body["job_id"]
+        try:
+            job = self._jobs.get(job_id)
+        except jobs.JobNotFound:
+            logger.info("job %s no longer exists (its owner deleted it); no email", job_id)
+            return
+        if job.get("steps", {}).get("notified"):
+            logger.info("job %s already notified; not sending again", job_id)
+            return
+
+        self._send(self.compose(body, job))
+        # A crash between the send and this line means one duplicate email after redelivery;
+        # SMTP offers no way to make the two one step, and a lost email would be worse.
+        if not self._jobs.mark_notified(job_id):
+            logger.warning("job %s was notified by another delivery at the same time", job_id)
+        logger.info("emailed %s about job %s (%s)", body["email"], job_id, body["status"])
+
+    def compose(self, body, job):
+        """The email for an `mp3` message: the download link, or the reason it failed."""
+        now = self._clock()
+        message = EmailMessage()
+        message["From"] = self._mail_from
+        message["To"] = body["email"]
+        message["Date"] = email.utils.formatdate(now, usegmt=True)
+        message["Message-ID"] = message_id(body["job_id"])
+        if body["status"] == "done":
+            expires = int(now) + self._link_ttl_seconds
+            message["Subject"] = f"Your MP3 is ready: {one_line(body['filename'])}"
+            message.set_content(
+                SUCCESS_TEXT.format(
+                    filename=body["filename"],
+                    expires=datetime.datetime.fromtimestamp(expires, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),
+                    link=links.signed_download_url(
+                        self._public_base_url, body["mp3_fid"], self._link_secret, self._link_ttl_seconds, now
+                    ),
+                    mp3_fid=body["mp3_fid"],
+                )
+            )
+        else:
+            message["Subject"] = f"We could not convert {one_line(job['filename'])}"
+            message.set_content(FAILURE_TEXT.format(filename=job["filename"], reason=body["reason"]))
+        return message
+
+    def _send(self, message):
+        # The Consumer retries a failed message MAX_DELIVERIES times with back-off capped at 15 s,
+        # about half a minute in all, then dead-letters it: a mail server down for a few minutes
+        # would cost users their emails. So an outage (refused connection, timeout, a 4xx reply)
+        # is waited out here, with the same capped back-off, for up to the outage tolerance. The
+        # message stays unacked meanwhile, and prefetch 1 leaves the others in the queue, where
+        # they would fail the same way. A stop request ends the wait at once and the message goes
+        # back to the queue. A refusal of the email itself (5xx) goes to the Consumer's retries.
+        deadline = time.monotonic() + self._smtp_outage_tolerance_seconds
+        attempt = 0
+        while True:
+            try:
+                self._mailer.send(message)
+                return
+            except mailer.SEND_ERRORS as error:
+                if not mailer.is_outage(error):
+                    raise
+                attempt += 1
+                delay = broker.backoff_seconds(attempt)
+                if time.monotonic() + delay > deadline:
+                    logger.error("mail server still unavailable after %d attempts; giving up", attempt)
+                    raise
+                logger.warning("mail server unavailable (%r); trying again in %.1f s", error, delay)
+                if not self._wait(delay):
+                    raise
+
+    def _wait(self, seconds):
+        """Sleep ``seconds``; return False early if the worker is asked to stop."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self._should_cancel():
+                return False
+            time.sleep(self.WAIT_POLL_SECONDS)
+        return not self._should_cancel()

@@ -1,0 +1,296 @@
+"""Fixtures every test can use: the real servers of the local stack (`make stack-start`), an
+isolated RabbitMQ vhost, fresh databases and keys, and the services started as real processes.
+
+Nothing here fakes a server. The vhost and database names are unique per test session so that
+two test runs on one machine never consume each other's messages.
+"""
+import mailbox
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import MySQLdb
+import pytest
+import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from pipeline import storage
+
+REPO = Path(__file__).resolve().parents[1]
+STACK_SCRIPT = REPO / "scripts" / "stack.sh"
+PYTHON = sys.executable
+BIN = Path(PYTHON).parent
+
+
+@dataclass(frozen=True)
+class Stack:
+    """Where the local stack's servers listen (same variables and defaults as scripts/stack.sh)."""
+
+    rabbitmq_port: int = int(os.environ.get("RABBITMQ_PORT", 5672))
+    mysql_port: int = int(os.environ.get("MYSQL_PORT", 3306))
+    mongo_port: int = int(os.environ.get("MONGO_PORT", 27017))
+    smtp_port: int = int(os.environ.get("SMTP_PORT", 1025))
+    mail_dir: Path = REPO / ".stack" / "mail"
+
+
+def port_is_open(port, host="127.0.0.1"):
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        return probe.connect_ex((host, port)) == 0
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def run_stack(*args):
+    return subprocess.run([str(STACK_SCRIPT), *args], check=True, capture_output=True, text=True)
+
+
+@pytest.fixture(scope="session")
+def stack():
+    servers = Stack()
+    for name, port in [("RabbitMQ", servers.rabbitmq_port), ("MariaDB", servers.mysql_port),
+                       ("MongoDB/FerretDB", servers.mongo_port), ("SMTP", servers.smtp_port)]:
+        if not port_is_open(port):
+            pytest.fail(f"{name} is not listening on 127.0.0.1:{port}; run `make stack-start` first")
+    return servers
+
+
+@pytest.fixture(scope="session")
+def amqp_url(stack):
+    """A RabbitMQ vhost of this test session's own, deleted afterwards."""
+    vhost = f"test-{uuid.uuid4().hex[:12]}"
+    run_stack("rabbitmqctl", "add_vhost", vhost)
+    run_stack("rabbitmqctl", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    yield f"amqp://guest:guest@127.0.0.1:{stack.rabbitmq_port}/{vhost}"
+    run_stack("rabbitmqctl", "delete_vhost", vhost)
+
+
+@pytest.fixture(scope="session")
+def mongo_uri(stack):
+    return f"mongodb://127.0.0.1:{stack.mongo_port}/"
+
+
+@pytest.fixture(scope="session")
+def mongo_client(mongo_uri):
+    client = storage.connect(mongo_uri)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def mysql_database(stack):
+    """A fresh database with the auth schema from mysql-init/, dropped afterwards."""
+    name = f"auth_test_{uuid.uuid4().hex[:12]}"
+    schema = "\n".join(path.read_text() for path in sorted((REPO / "mysql-init").glob("*.sql")))
+    connection = MySQLdb.connect(host="127.0.0.1", port=stack.mysql_port, user="auth", password="auth")
+    try:
+        cursor = connection.cursor()
+        cursor.execute(f"CREATE DATABASE `{name}`")
+        # The init scripts name the `auth` database; point them at this session's copy instead.
+        for statement in schema.replace("`auth`", f"`{name}`").replace(" auth.", f" `{name}`.").split(";"):
+            if statement.strip() and not statement.strip().upper().startswith("CREATE DATABASE"):
+                cursor.execute(statement.replace("USE auth", f"USE `{name}`"))
+        yield name
+        cursor.execute(f"DROP DATABASE `{name}`")
+    finally:
+        connection.close()
+
+
+@pytest.fixture(scope="session")
+def secrets_dir(tmp_path_factory):
+    """A JWT signing key and a download-link secret made for this session."""
+    directory = tmp_path_factory.mktemp("secrets")
+    key = Ed25519PrivateKey.generate()
+    (directory / "jwt-private.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                          serialization.NoEncryption())
+    )
+    (directory / "download-link.key").write_text(os.urandom(32).hex())
+    return directory
+
+
+class Mailbox:
+    """The stack's SMTP listener writes each message into a Maildir; this reads it back."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    def messages_to(self, address):
+        if not (self.path / "new").exists():
+            return []
+        box = mailbox.Maildir(self.path, create=False)
+        return [message for message in box if address.lower() in (message.get("To") or "").lower()]
+
+    def wait_for(self, address, count=1, timeout=60):
+        """Wait until ``count`` messages reached ``address``; return them."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.messages_to(address)
+            if len(found) >= count:
+                return found
+            time.sleep(0.2)
+        raise AssertionError(f"{count} email(s) to {address} expected within {timeout}s, got {len(self.messages_to(address))}")
+
+
+@pytest.fixture(scope="session")
+def mail(stack):
+    return Mailbox(stack.mail_dir)
+
+
+@dataclass
+class ServiceProcess:
+    """One service run as a real OS process, with its output kept in a log file."""
+
+    name: str
+    argv: list
+    env: dict
+    health_url: str
+    log_path: Path
+    process: subprocess.Popen = field(default=None, repr=False)
+
+    def start(self, timeout=30):
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(self.argv, cwd=REPO, env=self.env, stdout=log,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        self.wait_healthy(timeout)
+        return self
+
+    def wait_healthy(self, timeout=30, path=None):
+        url = self.health_url if path is None else self.health_url.rsplit("/", 1)[0] + path
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"{self.name} exited with {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                if requests.get(url, timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"{self.name} not healthy at {url} within {timeout}s:\n{self.log_tail()}")
+
+    def stop(self, timeout=40):
+        """SIGTERM and wait; return the exit code."""
+        if self.process is None or self.process.poll() is not None:
+            return self.process and self.process.returncode
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"{self.name} ignored SIGTERM for {timeout}s:\n{self.log_tail()}")
+
+    def kill(self):
+        """SIGKILL the whole process group, as a crash or an OOM kill would."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def log_tail(self, lines=40):
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+@dataclass
+class System:
+    """The four services, started as `make run` starts them, on free loopback ports."""
+
+    env: dict
+    gateway_url: str
+    auth_url: str
+    services: dict
+
+    def __getitem__(self, name):
+        return self.services[name]
+
+
+def service_argv(name, port):
+    if name in ("auth", "gateway"):
+        return [str(BIN / "gunicorn"), "-c", f"{name}/gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
+                f"{name}.wsgi:app"]
+    return [PYTHON, "-m", name]
+
+
+def start_system(tmp_path_factory, stack, amqp_url, mongo_uri, mysql_database, secrets_dir, **overrides):
+    logs = tmp_path_factory.mktemp("service-logs")
+    ports = {name: free_port() for name in ("auth", "gateway", "converter", "notification")}
+    auth_url = f"http://127.0.0.1:{ports['auth']}"
+    env = {
+        **os.environ,
+        "ENVIRONMENT": "development",
+        "AMQP_URL": amqp_url,
+        "MONGODB_URI": mongo_uri,
+        "MYSQL_HOST": "127.0.0.1",
+        "MYSQL_PORT": str(stack.mysql_port),
+        "MYSQL_DATABASE": mysql_database,
+        "AUTH_URL": auth_url,
+        "JWT_PRIVATE_KEY_FILE": str(secrets_dir / "jwt-private.pem"),
+        "DOWNLOAD_LINK_SECRET_FILE": str(secrets_dir / "download-link.key"),
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(stack.smtp_port),
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['gateway']}",
+        **overrides,
+    }
+    services = {}
+    for name, port in ports.items():
+        service_env = {**env, "HEALTH_PORT": str(port)}
+        services[name] = ServiceProcess(
+            name=name, argv=service_argv(name, port), env=service_env,
+            health_url=f"http://127.0.0.1:{port}/healthz", log_path=logs / f"{name}.log",
+        )
+    try:
+        for service in services.values():
+            service.start()
+    except BaseException:
+        for service in services.values():
+            service.kill()
+        raise
+    return System(env=env, gateway_url=f"http://127.0.0.1:{ports['gateway']}", auth_url=auth_url,
+                  services=services)
+
+
+@pytest.fixture(scope="session")
+def system(tmp_path_factory, stack, amqp_url, mongo_uri, mysql_database, secrets_dir):
+    """The whole pipeline running as real processes for the session."""
+    running = start_system(tmp_path_factory, stack, amqp_url, mongo_uri, mysql_database, secrets_dir)
+    yield running
+    for service in running.services.values():
+        service.stop()
+
+
+def make_video(path, seconds=3, video_codec="libx264", audio_codec="aac", audio=True, size="320x240"):
+    """Generate a test video with ffmpeg: a test pattern and noisy, music-like audio."""
+    command = ["ffmpeg", "-nostdin", "-v", "error", "-y",
+               "-f", "lavfi", "-i", f"testsrc=size={size}:rate=25:duration={seconds}"]
+    if audio:
+        command += ["-f", "lavfi", "-i",
+                    f"aevalsrc='0.3*sin(440*2*PI*t)*sin(3*PI*t)+0.1*(random(0)-0.5)':s=44100:d={seconds}:c=stereo"]
+    command += ["-c:v", video_codec, "-pix_fmt", "yuv420p"]
+    if video_codec == "libvpx-vp9":
+        command += ["-b:v", "200k", "-deadline", "realtime", "-cpu-used", "8"]
+    if audio:
+        command += ["-c:a", audio_codec]
+    command += ["-shortest", str(path)]
+    subprocess.run(command, check=True)
+    return path
+
+
+def media_duration(path):
+    output = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "format=duration:stream=codec_name",
+         "-of", "default=noprint_wrappers=1", str(path)],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    fields = dict(line.split("=", 1) for line in output.splitlines() if "=" in line)
+    return float(fields["duration"]), fields.get("codec_name")

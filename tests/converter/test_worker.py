@@ -1,0 +1,161 @@
+"""ConversionWorker.handle() on the real FerretDB, ffmpeg and RabbitMQ, called without a consumer."""
+import pytest
+
+from converter.worker import SOURCE_LOST_REASON, ConversionWorker
+from pipeline import broker, media, messages, storage
+from tests.conftest import media_duration
+
+
+def delivery(body, attempt=1):
+    return broker.Delivery(attempt=attempt, redelivered=attempt > 1, correlation_id=body["correlation_id"])
+
+
+@pytest.fixture
+def work_dir(tmp_path):
+    directory = tmp_path / "work"
+    directory.mkdir()
+    return directory
+
+
+@pytest.fixture
+def worker(videos, mp3s, job_store, publisher, work_dir):
+    return ConversionWorker(videos=videos, mp3s=mp3s, jobs=job_store, publisher=publisher, work_dir=work_dir)
+
+
+def assert_video_deleted(videos, body):
+    with pytest.raises(storage.FileNotFound):
+        videos.open(body["video_fid"])
+
+
+def test_a_video_becomes_an_mp3_of_the_same_length(worker, upload, job_store, mp3s, videos, queue, tmp_path, work_dir):
+    body = upload.video("talk.mp4", seconds=3)
+
+    worker.handle(body, delivery(body))
+
+    job = job_store.get(body["job_id"])
+    assert (job["state"], job["progress"], job["error"]) == ("done", 100, None)
+    assert {"picked_up", "converted", "stored"} <= set(job["steps"])
+    stored = mp3s.open(job["mp3_fid"])
+    assert stored.filename == "talk.mp3"
+    assert stored.metadata == {"job_id": body["job_id"], "owner_id": 7, "filename": "talk.mp3"}
+    result = tmp_path / "result.mp3"
+    with result.open("wb") as target:
+        mp3s.copy_to(job["mp3_fid"], target)
+    seconds, codec = media_duration(result)
+    assert codec == "mp3"
+    assert seconds == pytest.approx(3.0, abs=0.1)
+    assert_video_deleted(videos, body)
+    [announced] = queue.take(messages.MP3_QUEUE, body["job_id"])
+    assert announced == {
+        "version": 1, "job_id": body["job_id"], "correlation_id": body["correlation_id"], "status": "done",
+        "mp3_fid": job["mp3_fid"], "owner_id": 7, "email": body["email"], "filename": "talk.mp3", "reason": None,
+    }
+    assert list(work_dir.iterdir()) == [], "temporary files are removed"
+
+
+def test_the_same_message_twice_stores_one_mp3_and_announces_it_again(worker, upload, job_store, mp3s, queue):
+    body = upload.video("twice.mkv", seconds=2)
+
+    worker.handle(body, delivery(body))
+    worker.handle(body, delivery(body, attempt=2))
+
+    job = job_store.get(body["job_id"])
+    assert mp3s.fids_with(job_id=body["job_id"]) == [job["mp3_fid"]]
+    announced = queue.take(messages.MP3_QUEUE, body["job_id"], count=2)
+    assert [message["mp3_fid"] for message in announced] == [job["mp3_fid"]] * 2
+
+
+def test_a_job_that_already_has_its_mp3_is_finished_without_converting_again(worker, upload, job_store, mp3s, queue, tmp_path):
+    # As after a crash between storing the MP3 and marking the job done.
+    body = upload.video("crashed.mp4", seconds=1)
+    with (tmp_path / "existing.mp3").open("wb+") as existing:
+        existing.write(b"an mp3 stored by the previous attempt")
+        existing.seek(0)
+        mp3_fid = mp3s.put(existing, "crashed.mp3", {"job_id": body["job_id"], "owner_id": 7, "filename": "crashed.mp3"})
+    job_store.mark_converting(body["job_id"])
+    job_store.record_mp3(body["job_id"], mp3_fid)
+
+    worker.handle(body, delivery(body, attempt=2))
+
+    job = job_store.get(body["job_id"])
+    assert (job["state"], job["mp3_fid"]) == ("done", mp3_fid)
+    assert mp3s.fids_with(job_id=body["job_id"]) == [mp3_fid]
+    [announced] = queue.take(messages.MP3_QUEUE, body["job_id"])
+    assert announced["mp3_fid"] == mp3_fid
+
+
+def test_a_video_without_audio_fails_the_job_and_says_why(worker, upload, job_store, mp3s, videos, queue):
+    body = upload.video("silent.mp4", seconds=1, audio=False)
+
+    worker.handle(body, delivery(body))
+
+    job = job_store.get(body["job_id"])
+    assert (job["state"], job["mp3_fid"]) == ("failed", None)
+    assert job["error"] == "The file has no audio track to convert."
+    assert mp3s.fids_with(job_id=body["job_id"]) == []
+    assert_video_deleted(videos, body)
+    [announced] = queue.take(messages.MP3_QUEUE, body["job_id"])
+    assert (announced["status"], announced["mp3_fid"]) == ("failed", None)
+    assert announced["reason"] == job["error"]
+    assert announced["filename"] == "silent.mp3"
+
+
+def test_a_file_that_is_not_a_video_fails_the_job(worker, upload, job_store, mp3s, videos, queue):
+    body = upload.file(b"\x00garbage, not a video\xff" * 1000, "holiday.mp4")
+
+    worker.handle(body, delivery(body))
+
+    job = job_store.get(body["job_id"])
+    assert job["state"] == "failed"
+    assert job["error"] == "The file is not a video or audio file that can be read."
+    assert mp3s.fids_with(job_id=body["job_id"]) == []
+    assert_video_deleted(videos, body)
+    [announced] = queue.take(messages.MP3_QUEUE, body["job_id"])
+    assert announced["status"] == "failed"
+
+
+def test_a_source_video_that_is_gone_fails_the_job(worker, upload, job_store, queue):
+    body = upload.job(filename="lost.mp4")
+
+    worker.handle(body, delivery(body))
+
+    job = job_store.get(body["job_id"])
+    assert (job["state"], job["error"]) == ("failed", SOURCE_LOST_REASON)
+    [announced] = queue.take(messages.MP3_QUEUE, body["job_id"])
+    assert announced["reason"] == SOURCE_LOST_REASON
+
+
+def test_a_failed_job_is_announced_again_on_redelivery_without_retrying(worker, upload, job_store, queue):
+    body = upload.file(b"not a video", "x.mp4")
+    worker.handle(body, delivery(body))
+
+    worker.handle(body, delivery(body, attempt=2))
+
+    announced = queue.take(messages.MP3_QUEUE, body["job_id"], count=2)
+    assert [message["status"] for message in announced] == ["failed", "failed"]
+    assert job_store.get(body["job_id"])["state"] == "failed"
+
+
+def test_a_deleted_job_is_skipped(worker, upload, job_store, queue):
+    body = upload.video("deleted.mp4", seconds=1)
+    job_store.delete(body["job_id"])
+
+    worker.handle(body, delivery(body))
+
+    assert queue.collect(messages.MP3_QUEUE, body["job_id"], timeout=1) == []
+
+
+def test_a_conversion_stopped_by_shutdown_leaves_no_files_and_the_job_to_retry(
+    videos, mp3s, job_store, publisher, upload, work_dir
+):
+    body = upload.video("long.mp4", seconds=3)
+    worker = ConversionWorker(videos=videos, mp3s=mp3s, jobs=job_store, publisher=publisher, work_dir=work_dir,
+                              should_cancel=lambda: True)
+
+    with pytest.raises(media.ConversionCancelled):
+        worker.handle(body, delivery(body))
+
+    assert list(work_dir.iterdir()) == []
+    job = job_store.get(body["job_id"])
+    assert (job["state"], job["mp3_fid"]) == ("converting", None)
+    assert videos.open(body["video_fid"]).length > 0, "the source is kept for the next attempt"

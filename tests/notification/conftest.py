@@ -1,0 +1,91 @@
+"""Fixtures for the notification service's tests: its own RabbitMQ vhost, the real jobs
+collection, finished jobs to announce, and a throwaway SMTP server for outage tests."""
+import subprocess
+import time
+import uuid
+
+import pytest
+from bson import ObjectId
+
+from pipeline import jobs
+from tests.conftest import PYTHON, Mailbox, free_port, port_is_open, run_stack
+
+LINK_SECRET = b"a-test-secret-of-at-least-32-characters"
+
+
+@pytest.fixture(scope="module")
+def amqp_url(stack):
+    """A RabbitMQ vhost for this test module alone.
+
+    It overrides the session's: the end-to-end tests keep a whole system consuming the session
+    vhost's `mp3` queue, and it would send the emails these tests count.
+    """
+    vhost = f"test-notification-{uuid.uuid4().hex[:12]}"
+    run_stack("rabbitmqctl", "add_vhost", vhost)
+    run_stack("rabbitmqctl", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    yield f"amqp://guest:guest@127.0.0.1:{stack.rabbitmq_port}/{vhost}"
+    run_stack("rabbitmqctl", "delete_vhost", vhost)
+
+
+@pytest.fixture
+def job_store(mongo_client):
+    return jobs.Jobs(mongo_client)
+
+
+@pytest.fixture
+def finished_job(job_store):
+    """Create a job the converter has finished; return the `mp3` message it would publish."""
+
+    def finish(status="done", filename="talk.mp4", reason="The file has no audio track to convert."):
+        job_id = jobs.new_job_id()
+        email = f"user-{job_id[:10]}@example.com"
+        mp3_fid = str(ObjectId()) if status == "done" else None
+        job_store.create(
+            job_id=job_id, owner_id=7, email=email, filename=filename, preset="vbr-high",
+            video_fid=str(ObjectId()), correlation_id=f"test-{job_id[:8]}",
+        )
+        job_store.mark_converting(job_id)
+        if status == "done":
+            job_store.record_mp3(job_id, mp3_fid)
+            job_store.mark_done(job_id)
+        else:
+            job_store.mark_failed(job_id, reason)
+        return {
+            "version": 1, "job_id": job_id, "correlation_id": f"test-{job_id[:8]}", "status": status,
+            "mp3_fid": mp3_fid, "owner_id": 7, "email": email,
+            "filename": filename.rpartition(".")[0] + ".mp3", "reason": None if status == "done" else reason,
+        }
+
+    return finish
+
+
+class ThrowawaySmtpServer:
+    """An aiosmtpd process of the test's own, on a port chosen before it listens."""
+
+    def __init__(self, mail_dir):
+        self.port = free_port()
+        self.mailbox = Mailbox(mail_dir)
+        self._mail_dir = mail_dir
+        self._process = None
+
+    def start(self):
+        self._process = subprocess.Popen(
+            [PYTHON, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{self.port}",
+             "-c", "aiosmtpd.handlers.Mailbox", str(self._mail_dir)],
+        )
+        deadline = time.monotonic() + 15
+        while not port_is_open(self.port):
+            assert time.monotonic() < deadline, "the throwaway SMTP server did not start"
+            time.sleep(0.1)
+
+    def stop(self):
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(10)
+
+
+@pytest.fixture
+def smtp_server(tmp_path):
+    server = ThrowawaySmtpServer(tmp_path / "mail")
+    yield server
+    server.stop()

@@ -1,0 +1,127 @@
+"""NotificationWorker.handle() on the real FerretDB and a real SMTP server (aiosmtpd), read back
+from its Maildir."""
+import email
+import email.policy
+import re
+import threading
+import time
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from notification.links import signature
+from notification.mailer import SmtpMailer
+from notification.worker import NotificationWorker
+from pipeline import broker
+from tests.notification.conftest import LINK_SECRET
+
+FID_LINE = re.compile(r"^fid: ([0-9a-f]{24})$", re.MULTILINE)
+LINK = re.compile(r"(http://\S+/download\?\S+)")
+TTL_SECONDS = 3600
+
+
+def delivery(body, attempt=1):
+    return broker.Delivery(attempt=attempt, redelivered=attempt > 1, correlation_id=body["correlation_id"])
+
+
+def email_text(message):
+    parsed = email.message_from_bytes(message.as_bytes(), policy=email.policy.default)
+    return parsed.get_body(("plain",)).get_content()
+
+
+def make_worker(job_store, smtp_port, **options):
+    return NotificationWorker(
+        jobs=job_store, mailer=SmtpMailer("127.0.0.1", smtp_port, timeout_seconds=5),
+        mail_from="MP3 Converter <noreply@localhost>", public_base_url="http://localhost:8080",
+        link_secret=LINK_SECRET, link_ttl_seconds=TTL_SECONDS, **options,
+    )
+
+
+@pytest.fixture
+def worker(job_store, stack):
+    return make_worker(job_store, stack.smtp_port)
+
+
+def test_a_finished_job_is_emailed_with_its_fid_and_a_link_that_verifies(worker, finished_job, job_store, mail):
+    body = finished_job("done", "talk.mp4")
+    before = int(time.time())
+
+    worker.handle(body, delivery(body))
+
+    [message] = mail.messages_to(body["email"])
+    assert message["Subject"] == "Your MP3 is ready: talk.mp3"
+    assert message["Message-ID"] == f"<job-{body['job_id']}@mp3-converter>"
+    text = email_text(message)
+    assert FID_LINE.search(text).group(1) == body["mp3_fid"]
+    link = urlsplit(LINK.search(text).group(1))
+    query = {key: value for key, [value] in parse_qs(link.query).items()}
+    assert query["fid"] == body["mp3_fid"]
+    assert before + TTL_SECONDS <= int(query["expires"]) <= int(time.time()) + TTL_SECONDS
+    assert query["signature"] == signature(LINK_SECRET, body["mp3_fid"], query["expires"])
+    assert job_store.get(body["job_id"])["steps"]["notified"]
+
+
+def test_a_failed_job_is_emailed_with_the_reason(worker, finished_job, mail):
+    body = finished_job("failed", "holiday.mp4", reason="The file has no audio track to convert.")
+
+    worker.handle(body, delivery(body))
+
+    [message] = mail.messages_to(body["email"])
+    assert message["Subject"] == "We could not convert holiday.mp4"
+    assert "The file has no audio track to convert." in email_text(message)
+
+
+def test_a_second_delivery_for_the_same_job_sends_nothing(worker, finished_job, mail):
+    body = finished_job("done")
+
+    worker.handle(body, delivery(body))
+    worker.handle(body, delivery(body, attempt=2))
+
+    assert len(mail.messages_to(body["email"])) == 1
+
+
+def test_a_deleted_job_gets_no_email(worker, finished_job, job_store, mail):
+    body = finished_job("done")
+    job_store.delete(body["job_id"])
+
+    worker.handle(body, delivery(body))
+
+    assert mail.messages_to(body["email"]) == []
+
+
+def test_the_email_goes_out_once_the_mail_server_is_back(job_store, finished_job, smtp_server):
+    body = finished_job("done")
+    worker = make_worker(job_store, smtp_server.port)
+    # The mail server comes up three seconds after the first attempt failed.
+    threading.Timer(3, smtp_server.start).start()
+
+    worker.handle(body, delivery(body))
+
+    assert len(smtp_server.mailbox.messages_to(body["email"])) == 1
+    assert job_store.get(body["job_id"])["steps"]["notified"]
+
+
+def test_an_outage_longer_than_the_tolerance_is_left_to_the_consumer_to_retry(job_store, finished_job, smtp_server):
+    body = finished_job("done")
+    worker = make_worker(job_store, smtp_server.port, smtp_outage_tolerance_seconds=2)
+    started = time.monotonic()
+
+    with pytest.raises(ConnectionRefusedError):
+        worker.handle(body, delivery(body))
+
+    assert time.monotonic() - started < 5
+    assert "notified" not in job_store.get(body["job_id"])["steps"]
+
+
+def test_a_stopping_worker_stops_waiting_for_the_mail_server(job_store, finished_job, smtp_server):
+    body = finished_job("done")
+    stopping = threading.Event()
+    worker = make_worker(job_store, smtp_server.port, should_cancel=stopping.is_set)
+    threading.Timer(1, stopping.set).start()
+    started = time.monotonic()
+
+    with pytest.raises(ConnectionRefusedError):
+        worker.handle(body, delivery(body))
+
+    assert time.monotonic() - started < 2
+    assert "notified" not in job_store.get(body["job_id"])["steps"]
