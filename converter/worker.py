@@ -15,7 +15,7 @@ FALLBACK_MP3_FILENAME = "audio.mp3"
 MAX_FILENAME_LENGTH = 255
 # Control characters (newlines, NUL, escapes), lone surrogates (which cannot be stored as UTF-8)
 # and invisible format characters such as the right-to-left override, which can disguise an
-# extension ("clip\u202egnp.mp3" displays as "clipmp3.png").
+# extension ("clip\u202egnp.mp3" displays as "clip3pm.png").
 _UNWANTED_CATEGORIES = ("Cc", "Cf", "Cs")
 
 
@@ -76,9 +76,11 @@ class ConversionWorker:
             logger.info("job %s no longer exists (its owner deleted it); nothing to convert", job_id)
             return
         if job["state"] in jobs.FINISHED_STATES:
-            # A redelivery after the result was announced, or after a crash just before the ack:
-            # announcing again is safe because the notification service sends one email per job.
+            # A redelivery after a crash between finishing the job and the ack: the source may
+            # still be there and the announcement may be lost. Both steps are safe to repeat; the
+            # notification service sends one email per job.
             logger.info("job %s is already %s; announcing the result again", job_id, job["state"])
+            self._videos.delete(job["video_fid"])
             self._announce(job)
             return
         job = self._jobs.mark_converting(job_id)
@@ -95,9 +97,15 @@ class ConversionWorker:
         except storage.FileNotFound:
             self._fail(job, SOURCE_LOST_REASON)
             return
-        self._announce({**job, "state": jobs.DONE, "mp3_fid": mp3_fid})
+        except jobs.JobNotFound:
+            logger.info("job %s was deleted while converting; discarding it", job_id)
+            self._videos.delete(job["video_fid"])
+            return
+        # The job is done before it is announced, so the user who follows the email's link
+        # never finds it still converting.
         self._jobs.mark_done(job_id)
         self._videos.delete(job["video_fid"])
+        self._announce({**job, "state": jobs.DONE, "mp3_fid": mp3_fid})
         logger.info("job %s done: mp3 %s", job_id, mp3_fid)
 
     def _convert(self, job):
@@ -130,7 +138,12 @@ class ConversionWorker:
             # ffmpeg wrote through its own descriptor; ours still reads from the start.
             mp3_fid = self._mp3s.put(mp3_file, filename, metadata)
 
-        stored = self._jobs.record_mp3(job_id, mp3_fid)
+        try:
+            stored = self._jobs.record_mp3(job_id, mp3_fid)
+        except jobs.JobNotFound:
+            # Its owner deleted the job meanwhile: nothing may keep the MP3 they no longer want.
+            self._mp3s.delete(mp3_fid)
+            raise
         if stored["mp3_fid"] != mp3_fid:
             # Another delivery of the same job stored its MP3 first; keep one copy only.
             logger.info("job %s already has mp3 %s; deleting the duplicate", job_id, stored["mp3_fid"])

@@ -103,7 +103,8 @@ def init_app(app: Flask) -> None:
     answer(links.LinkExpired, 403, "link_expired")
     # Infrastructure failures: the client can only retry, and must not see the driver's message.
     answer(tokens.KeysUnavailable, 503, "auth_unavailable", AuthUnavailable.message)
-    answer(PublishFailed, 503, "broker_unavailable", "The job queue is not reachable; nothing was queued, try again shortly.")
+    answer(PublishFailed, 503, "broker_unavailable",
+           "The job queue is not reachable; nothing was queued, try again shortly.")
     for unavailable in storage.UNAVAILABLE:
         answer(unavailable, 503, "database_unavailable", "The database is not reachable; try again shortly.")
 

@@ -70,7 +70,8 @@ def _int_parameter(name: str, default: int, minimum: int, maximum: int | None = 
     text = request.args.get(name)
     if text is None:
         return default
-    if not (text.isascii() and text.isdigit()) or int(text) < minimum or (maximum is not None and int(text) > maximum):
+    value = int(text) if text.isascii() and text.isdigit() else None
+    if value is None or value < minimum or (maximum is not None and value > maximum):
         bounds = f"{minimum} to {maximum}" if maximum is not None else f"at least {minimum}"
         raise InvalidParameter(f"{name} must be a whole number, {bounds}.")
-    return int(text)
+    return value

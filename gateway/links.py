@@ -29,7 +29,8 @@ def signature(secret: bytes, fid: str, expires: int) -> str:
     return hmac.new(secret, f"{fid}:{expires}".encode(), hashlib.sha256).hexdigest()
 
 
-def verify(secret: bytes, fid: str, expires: str | None, given_signature: str | None, now: float | None = None) -> None:
+def verify(secret: bytes, fid: str, expires: str | None, given_signature: str | None,
+           now: float | None = None) -> None:
     """Raise LinkError unless the link's signature is ours and it has not expired."""
     if not expires or not given_signature or not (expires.isascii() and expires.isdigit()):
         raise InvalidSignature("The download link is incomplete or altered.")

@@ -42,35 +42,33 @@ class Services:
         self._publishers: list[broker.Publisher] = []
 
     def mongo_client(self):
+        # Locked: two threads racing here would each make a client, and one pool would leak.
         with self._lock:
             if self._mongo_client is None:
                 self._mongo_client = storage.connect(self._settings.mongodb_uri)
             return self._mongo_client
 
+    # The three below are cheap wrappers around the one client. Two threads racing to make one
+    # just make it twice, which is harmless, so no lock is held, least of all while
+    # ensure_indexes() waits on a MongoDB that is down.
     def jobs(self) -> Jobs:
-        client = self.mongo_client()
-        with self._lock:
-            if self._jobs is None:
-                jobs = Jobs(client)
-                # Idempotent, and cheap when the indexes exist. If MongoDB is down this raises
-                # and the next request tries again, because nothing was cached.
-                jobs.ensure_indexes()
-                self._jobs = jobs
-            return self._jobs
+        if self._jobs is None:
+            jobs = Jobs(self.mongo_client())
+            # Idempotent. If MongoDB is down this raises, nothing is cached, and the next
+            # request tries again.
+            jobs.ensure_indexes()
+            self._jobs = jobs
+        return self._jobs
 
     def videos(self) -> storage.Bucket:
-        client = self.mongo_client()
-        with self._lock:
-            if self._videos is None:
-                self._videos = storage.Bucket(client, storage.VIDEOS_DB)
-            return self._videos
+        if self._videos is None:
+            self._videos = storage.Bucket(self.mongo_client(), storage.VIDEOS_DB)
+        return self._videos
 
     def mp3s(self) -> storage.Bucket:
-        client = self.mongo_client()
-        with self._lock:
-            if self._mp3s is None:
-                self._mp3s = storage.Bucket(client, storage.MP3S_DB)
-            return self._mp3s
+        if self._mp3s is None:
+            self._mp3s = storage.Bucket(self.mongo_client(), storage.MP3S_DB)
+        return self._mp3s
 
     def publisher(self) -> broker.Publisher:
         """This thread's own Publisher (pika is not thread-safe)."""

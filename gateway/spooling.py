@@ -21,7 +21,8 @@ class SpoolingRequest(flask.Request):
         super().__init__(*args, **kwargs)
         self._spooled_files: list[IO[bytes]] = []
 
-    def _get_file_stream(self, total_content_length, content_type, filename=None, content_length=None) -> IO[bytes]:
+    def _get_file_stream(self, total_content_length, content_type, filename=None,
+                         content_length=None) -> IO[bytes]:
         upload_dir = flask.current_app.config["SETTINGS"].upload_dir
         # delete=True: closing the file (at the end of the request) also removes it from disk.
         spooled = tempfile.NamedTemporaryFile(prefix="upload-", dir=upload_dir)

@@ -27,6 +27,7 @@ def upload():
     preset = request.form.get("preset") or None
     if preset is not None and preset not in media.PRESETS:
         raise InvalidPreset(f"preset must be one of {', '.join(media.PRESETS)}.")
+    # The parser wrote the file through a buffer: flush it so fstat and ffprobe see every byte.
     video.stream.flush()
     if os.fstat(video.stream.fileno()).st_size == 0:
         raise EmptyFile()

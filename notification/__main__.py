@@ -51,7 +51,7 @@ def main():
     )
 
     def stop(signum, frame):
-        logger.info("received %s; finishing the message in hand", signal.Signals(signum).name)
+        logger.info("received %s; stopping", signal.Signals(signum).name)
         consumer.stop()
 
     signal.signal(signal.SIGTERM, stop)

@@ -4,9 +4,11 @@ ffmpeg is called directly rather than through moviepy: moviepy decodes the audio
 re-encodes it, which costs time and memory for no gain when all we want is ffmpeg's own encoder
 (see converter/README.md for the measurement).
 """
+import collections
 import json
 import logging
 import subprocess
+import threading
 from dataclasses import dataclass
 
 logger = logging.getLogger(__name__)
@@ -22,6 +24,8 @@ DEFAULT_PRESET = "vbr-high"
 SAMPLE_RATE = "44100"
 MAX_CHANNELS = 2
 PROBE_TIMEOUT_SECONDS = 60
+# How much of ffmpeg's error output is kept for the log when it fails.
+STDERR_TAIL_LINES = 20
 
 
 class MediaError(Exception):
@@ -99,7 +103,15 @@ def extract_mp3(source_path, target_path, preset=None, on_progress=None, should_
     """
     info = probe(source_path)
     command = mp3_command(source_path, target_path, info, preset)
-    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as ffmpeg:
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace"
+    ) as ffmpeg:
+        # A damaged file can make ffmpeg print hundreds of kilobytes of decoding errors; unread,
+        # they would fill the stderr pipe and block ffmpeg while we wait on stdout. So stderr is
+        # drained on a thread of its own, keeping only its last lines.
+        stderr_tail = collections.deque(maxlen=STDERR_TAIL_LINES)
+        stderr_reader = threading.Thread(target=stderr_tail.extend, args=(ffmpeg.stderr,), daemon=True)
+        stderr_reader.start()
         for line in ffmpeg.stdout:
             if should_cancel is not None and should_cancel():
                 ffmpeg.kill()
@@ -109,9 +121,9 @@ def extract_mp3(source_path, target_path, preset=None, on_progress=None, should_
             if key == "out_time_us" and on_progress and info.duration_seconds and value.isdigit():
                 percent = min(99, int(value) / 1e6 / info.duration_seconds * 100)
                 on_progress(percent)
-        stderr = ffmpeg.stderr.read()
         returncode = ffmpeg.wait()
+        stderr_reader.join()
     if returncode != 0:
-        logger.warning("ffmpeg failed (%s): %s", returncode, stderr.strip()[:1000])
+        logger.warning("ffmpeg failed (%s): %s", returncode, "".join(stderr_tail).strip()[-1000:])
         raise MediaError("The audio track could not be decoded.")
     return info

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # make run: the whole system as local processes, without Docker.
-# Starts the local stack (MongoDB, RabbitMQ, MariaDB, an SMTP catcher), makes sure the secrets and
-# the virtualenv exist, then runs auth, gateway, converter and notification in the foreground,
-# each log line prefixed with its service's name. Ctrl-C stops the four services; the stack keeps
-# running for the next `make run` (`scripts/stack.sh stop` ends it).
+# Makes sure the secrets and the virtualenv exist, starts the local stack (MongoDB, RabbitMQ,
+# MariaDB, an SMTP catcher), then runs auth, gateway, converter and notification in the
+# foreground, each log line prefixed with its service's name. Ctrl-C stops the four services;
+# the stack keeps running for the next `make run` (`scripts/stack.sh stop` ends it).
 #
 # Mail goes to the stack's SMTP catcher and lands in .stack/mail/new, unless SMTP_HOST (and
 # SMTP_PORT, SMTP_USER, ...) are set in the environment: then it goes to that server.
@@ -18,9 +18,10 @@ readonly ready_timeout_seconds=60 stop_timeout_seconds=30
 
 say() { echo "[run] $*"; }
 
-scripts/stack.sh start
+# The venv comes first: the stack's SMTP sink (aiosmtpd) runs from it.
 scripts/secrets.sh
 scripts/venv.sh
+scripts/stack.sh start
 
 # The services' settings (docs/architecture.md), pointed at the stack. The stack's ports can be
 # moved with RABBITMQ_PORT, MONGO_PORT and MYSQL_PORT; the services follow.

@@ -55,7 +55,7 @@ cmdline_marker() {
     case "$1" in
         rabbitmq) echo rabbit ;;
         mysql) echo mariadbd ;;
-        mongo) if command -v mongod >/dev/null; then echo mongod; else echo ferretdb; fi ;;
+        mongo) echo 'mongod|ferretdb' ;;
         smtp) echo aiosmtpd ;;
     esac
 }
@@ -65,7 +65,7 @@ is_alive() {
     local pid="$1" marker="$2" stat
     stat="$(cat "/proc/$pid/stat" 2>/dev/null)" || return 1
     [[ "${stat##*) }" != Z* ]] || return 1
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$marker"
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qE -- "$marker"
 }
 
 # Prints the pid of a running server and succeeds, or fails if it is not running.
@@ -84,7 +84,8 @@ launch() {
     shift
     mkdir -p "$stack/$name"
     echo "--- $(date -Is) starting: $*" >>"$(logfile "$name")"
-    setsid "$@" </dev/null >>"$(logfile "$name")" 2>&1 &
+    # 9>&-: the stack lock's descriptor must not live on in the server (see with_lock).
+    setsid "$@" </dev/null >>"$(logfile "$name")" 2>&1 9>&- &
     pid=$!
     echo "$pid" >"$(pidfile "$name")"
     # Until the fork has exec'd, the child still looks like this script; wait for that moment
@@ -193,7 +194,13 @@ rabbitmq_env() {
     local dir="$stack/rabbitmq"
     # Erlang reads its cookie from $HOME/.erlang.cookie; a HOME of our own keeps it under .stack.
     export HOME="$dir"
-    export RABBITMQ_NODENAME=rabbit@localhost
+    # Another port gets another node name, so that a second stack (another checkout, other
+    # ports) can run beside this one: both nodes register with the same epmd.
+    if [[ "$RABBITMQ_PORT" == 5672 ]]; then
+        export RABBITMQ_NODENAME=rabbit@localhost
+    else
+        export RABBITMQ_NODENAME="rabbit-$RABBITMQ_PORT@localhost"
+    fi
     export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
     export RABBITMQ_NODE_PORT="$RABBITMQ_PORT"
     export RABBITMQ_DIST_PORT=$((RABBITMQ_PORT + 20000))
@@ -243,7 +250,7 @@ rabbitmq_ready() (
     [[ "${frame_type// /}" == 1 ]]
 )
 
-rabbitmq_extra_logs() { echo "$stack/rabbitmq/log/rabbit@localhost.log"; }
+rabbitmq_extra_logs() { (rabbitmq_env && echo "$RABBITMQ_LOG_BASE/$RABBITMQ_NODENAME.log"); }
 
 # The node leaves epmd (Erlang's name server) running. `epmd -kill` is refused while any node is
 # still registered, so this cannot take epmd away from some other Erlang node.
@@ -277,8 +284,8 @@ mysql_launch() {
         # root@localhost authenticates by unix socket: the OS root user, no password to leak.
         mariadb-install-db --no-defaults --datadir="$mysql_dir/data" --user=root \
             --auth-root-authentication-method=socket --skip-test-db \
-            >>"$(logfile mysql)" 2>&1 ||
-            { log_tail mysql >&2; die "mariadb-install-db failed"; }
+            >"$mysql_dir/install-db.log" 2>&1 ||
+            { tail -n 25 "$mysql_dir/install-db.log" >&2; die "mariadb-install-db failed"; }
     fi
     launch mysql mariadbd --no-defaults \
         --datadir="$mysql_dir/data" \
@@ -416,6 +423,8 @@ missing_packages() {
     command -v pkg-config >/dev/null || echo pkg-config
     pkg-config --exists libmariadb 2>/dev/null || echo libmariadb-dev
     command -v cc >/dev/null || echo gcc
+    # pgrep, to find the helper processes that `stop` waits for.
+    command -v pgrep >/dev/null || echo procps
     # Debian's own python3 ships venv and its C headers as separate packages; a python3 built
     # elsewhere (pyenv, /usr/local) has both.
     if [[ "$(command -v python3)" == /usr/bin/python3 ]]; then
@@ -455,16 +464,13 @@ install them as root: apt-get install ${missing[*]}"
         log "installing: ${missing[*]}"
         # policy-rc.d answering 101 ("not allowed") stops the packages' maintainer scripts from
         # starting Debian's own RabbitMQ and MariaDB on the ports this stack uses.
-        local policy=/usr/sbin/policy-rc.d own_policy=
-        if [[ ! -e "$policy" ]]; then
-            printf '#!/bin/sh\nexit 101\n' >"$policy"
-            chmod +x "$policy"
-            own_policy=1
+        if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+            printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+            chmod +x /usr/sbin/policy-rc.d
+            trap 'rm -f /usr/sbin/policy-rc.d' EXIT
         fi
         apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 apt-get install -y -qq "${missing[@]}" ||
-            { [[ -z "$own_policy" ]] || rm -f "$policy"; die "apt-get install failed"; }
-        [[ -z "$own_policy" ]] || rm -f "$policy"
+        DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 apt-get install -y -qq "${missing[@]}"
     fi
     if ! command -v mongod >/dev/null && ! find_go >/dev/null; then
         die "neither mongod nor Go (1.24 or newer, to build FerretDB) is installed"
@@ -527,36 +533,51 @@ describe() {
     case "$1" in
         rabbitmq) echo "amqp://guest:guest@127.0.0.1:$RABBITMQ_PORT/" ;;
         mysql) echo "127.0.0.1:$MYSQL_PORT, socket ${mysql_socket#"$repo"/}" ;;
-        mongo) echo "mongodb://127.0.0.1:$MONGO_PORT/ ($(cmdline_marker mongo))" ;;
+        mongo)
+            if command -v mongod >/dev/null; then
+                echo "mongodb://127.0.0.1:$MONGO_PORT/ (mongod)"
+            else
+                echo "mongodb://127.0.0.1:$MONGO_PORT/ (FerretDB)"
+            fi
+            ;;
         smtp) echo "127.0.0.1:$SMTP_PORT -> ${mail_dir#"$repo"/}/new" ;;
     esac
 }
 
 # Exits non-zero unless every server is running and answering.
 cmd_status() {
-    local name pid state all_up=0
+    local name pid state exit_code=0
     for name in "${SERVERS[@]}"; do
         if ! pid="$(running_pid "$name")"; then
             state="stopped"
             pid="-"
-            all_up=1
+            exit_code=1
         elif "${name}_ready"; then
             state="running"
         else
             state="not answering"
-            all_up=1
+            exit_code=1
         fi
         printf '%-9s %-14s pid %-8s %s\n' "$name" "$state" "$pid" "$(describe "$name")"
     done
-    return "$all_up"
+    return "$exit_code"
+}
+
+# Runs a command holding .stack/lock, so that two starts (two terminals, or a test run and
+# `make run`) cannot launch the same server twice.
+with_lock() {
+    mkdir -p "$stack"
+    exec 9>"$stack/lock"
+    flock 9
+    "$@"
 }
 
 main() {
     local command="${1:-}"
     (($#)) && shift
     case "$command" in
-        start) cmd_start ;;
-        stop) cmd_stop ;;
+        start) with_lock cmd_start ;;
+        stop) with_lock cmd_stop ;;
         status) cmd_status ;;
         deps) cmd_deps ;;
         rabbitmqctl) rabbitmq_env && exec "$RABBITMQ_BIN/rabbitmqctl" "$@" ;;

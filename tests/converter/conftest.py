@@ -67,7 +67,8 @@ class Upload:
         source = self.tmp_path / f"upload-{job_id}"
         source.write_bytes(content)
         with source.open("rb") as upload:
-            video_fid = self.videos.put(upload, filename, {"job_id": job_id, "owner_id": owner_id, "filename": filename})
+            metadata = {"job_id": job_id, "owner_id": owner_id, "filename": filename}
+            video_fid = self.videos.put(upload, filename, metadata)
         return self.job(job_id=job_id, video_fid=video_fid, filename=filename)
 
     def job(self, *, job_id=None, video_fid=None, filename="talk.mp4", owner_id=7):

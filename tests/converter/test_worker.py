@@ -1,9 +1,11 @@
 """ConversionWorker.handle() on the real FerretDB, ffmpeg and RabbitMQ, called without a consumer."""
+import random
+
 import pytest
 
 from converter.worker import SOURCE_LOST_REASON, ConversionWorker
-from pipeline import broker, media, messages, storage
-from tests.conftest import media_duration
+from pipeline import broker, jobs, media, messages, storage
+from tests.conftest import make_video, media_duration
 
 
 def delivery(body, attempt=1):
@@ -65,13 +67,16 @@ def test_the_same_message_twice_stores_one_mp3_and_announces_it_again(worker, up
     assert [message["mp3_fid"] for message in announced] == [job["mp3_fid"]] * 2
 
 
-def test_a_job_that_already_has_its_mp3_is_finished_without_converting_again(worker, upload, job_store, mp3s, queue, tmp_path):
+def test_a_job_that_already_has_its_mp3_is_finished_without_converting_again(
+    worker, upload, job_store, mp3s, queue, tmp_path
+):
     # As after a crash between storing the MP3 and marking the job done.
     body = upload.video("crashed.mp4", seconds=1)
     with (tmp_path / "existing.mp3").open("wb+") as existing:
         existing.write(b"an mp3 stored by the previous attempt")
         existing.seek(0)
-        mp3_fid = mp3s.put(existing, "crashed.mp3", {"job_id": body["job_id"], "owner_id": 7, "filename": "crashed.mp3"})
+        metadata = {"job_id": body["job_id"], "owner_id": 7, "filename": "crashed.mp3"}
+        mp3_fid = mp3s.put(existing, "crashed.mp3", metadata)
     job_store.mark_converting(body["job_id"])
     job_store.record_mp3(body["job_id"], mp3_fid)
 
@@ -114,6 +119,20 @@ def test_a_file_that_is_not_a_video_fails_the_job(worker, upload, job_store, mp3
     assert announced["status"] == "failed"
 
 
+def test_a_badly_damaged_video_fails_the_job_instead_of_hanging(worker, upload, job_store, tmp_path):
+    # Damaged audio makes ffmpeg print an error per packet: far more than a pipe holds unread.
+    content = bytearray(make_video(tmp_path / "damaged.mp4", seconds=40).read_bytes())
+    chance = random.Random(1)
+    for _ in range(len(content) // 10):
+        content[chance.randrange(len(content) // 10, len(content) * 9 // 10)] = chance.randrange(256)
+    body = upload.file(bytes(content), "damaged.mp4")
+
+    worker.handle(body, delivery(body))
+
+    job = job_store.get(body["job_id"])
+    assert (job["state"], job["error"]) == ("failed", "The audio track could not be decoded.")
+
+
 def test_a_source_video_that_is_gone_fails_the_job(worker, upload, job_store, queue):
     body = upload.job(filename="lost.mp4")
 
@@ -142,6 +161,27 @@ def test_a_deleted_job_is_skipped(worker, upload, job_store, queue):
 
     worker.handle(body, delivery(body))
 
+    assert queue.collect(messages.MP3_QUEUE, body["job_id"], timeout=1) == []
+
+
+class JobsDeletedWhileConverting(jobs.Jobs):
+    """The real jobs collection, with the job's owner deleting it while ffmpeg runs."""
+
+    def mark_converted(self, job_id):
+        self.delete(job_id)
+
+
+def test_a_job_deleted_while_converting_leaves_no_files_behind(
+    videos, mp3s, mongo_client, publisher, upload, work_dir, queue
+):
+    body = upload.video("regret.mp4", seconds=1)
+    worker = ConversionWorker(videos=videos, mp3s=mp3s, jobs=JobsDeletedWhileConverting(mongo_client),
+                              publisher=publisher, work_dir=work_dir)
+
+    worker.handle(body, delivery(body))
+
+    assert mp3s.fids_with(job_id=body["job_id"]) == []
+    assert_video_deleted(videos, body)
     assert queue.collect(messages.MP3_QUEUE, body["job_id"], timeout=1) == []
 
 

@@ -92,8 +92,8 @@ class AuthStandIn:
                     if self.headers.get("Authorization") == f"Basic {expected}":
                         return self._reply(200, LOGIN_TOKEN, content_type="text/plain; charset=utf-8",
                                            headers={"Cache-Control": "no-store"})
-                    return self._reply(401, {"error": {"code": "invalid_credentials", "message": "The email or password is wrong."}},
-                                       headers={"WWW-Authenticate": 'Basic realm="mp3"'})
+                    refusal = {"error": {"code": "invalid_credentials", "message": "The email or password is wrong."}}
+                    return self._reply(401, refusal, headers={"WWW-Authenticate": 'Basic realm="mp3"'})
                 if self.path == "/register":
                     email = json.loads(body)["email"]
                     if email == TAKEN_EMAIL:

@@ -43,7 +43,7 @@ def test_the_download_is_named_after_the_source_when_the_stored_name_is_not_mp3(
         ("C:\\Users\\ann\\talk.mp3", "talk.mp3", "talk.mp3"),
         ('he said "hi".mp3', "he said _hi_.mp3", 'he said "hi".mp3'),
         ("evil\r\nSet-Cookie: session=1.mp3", "evilSet-Cookie: session=1.mp3", "evilSet-Cookie: session=1.mp3"),
-        ("Café – 日本語.mp3", "Cafe _ .mp3", "Café – 日本語.mp3"),
+        ("Café – 日本語.mp3", "Cafe  .mp3", "Café – 日本語.mp3"),
         ("日本語.mp3", "download.mp3", "日本語.mp3"),
     ],
 )

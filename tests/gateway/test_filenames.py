@@ -39,7 +39,8 @@ def test_clean_shortens_long_names_to_255_characters_keeping_the_extension():
 
 @pytest.mark.parametrize(
     "stored, download",
-    [("talk.mp3", "talk.mp3"), ("talk.mp4", "talk.mp3"), ("../x/talk", "talk.mp3"), ("", "download.mp3"), (None, "download.mp3")],
+    [("talk.mp3", "talk.mp3"), ("talk.mp4", "talk.mp3"), ("../x/talk", "talk.mp3"),
+     ("", "download.mp3"), (None, "download.mp3"), (".mp3", "download.mp3")],
 )
 def test_the_download_name_is_the_cleaned_stored_name_ending_in_mp3(stored, download):
     assert filenames.mp3_name(stored) == download

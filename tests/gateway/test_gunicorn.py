@@ -51,6 +51,25 @@ def test_over_http_an_oversize_upload_is_413_json(gateway_server, user):
     assert response.json()["error"]["code"] == "too_large"
 
 
+def test_over_http_an_oversize_upload_without_content_length_is_413_json(gateway_server, user, upload_dir):
+    boundary = "gateway-test-boundary"
+
+    def chunked_body():
+        # A generator makes requests send the body chunked, with no Content-Length to refuse up front.
+        yield (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.mp4\"\r\n"
+               "Content-Type: video/mp4\r\n\r\n").encode()
+        for _ in range(200):
+            yield b"\0" * 10_000
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    response = requests.post(f"{gateway_server.url}/upload", data=chunked_body(), timeout=30,
+                             headers={**user.headers, "Content-Type": f"multipart/form-data; boundary={boundary}"})
+
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "too_large"
+    assert list(upload_dir.iterdir()) == []
+
+
 def test_over_http_readiness_reports_every_dependency(gateway_server):
     response = requests.get(f"{gateway_server.url}/readyz", timeout=30)
 

@@ -56,7 +56,8 @@ def test_production_requires_the_download_link_secret_file_by_name(monkeypatch, 
 @pytest.mark.parametrize(
     "changes, message",
     [
-        ({"DOWNLOAD_LINK_SECRET_FILE": "/nonexistent/download-link.key"}, "DOWNLOAD_LINK_SECRET_FILE '/nonexistent/download-link.key' cannot be read"),
+        ({"DOWNLOAD_LINK_SECRET_FILE": "/nonexistent/download-link.key"},
+         "DOWNLOAD_LINK_SECRET_FILE '/nonexistent/download-link.key' cannot be read"),
         ({"MAX_UPLOAD_BYTES": "2GB"}, "MAX_UPLOAD_BYTES must be a whole number"),
         ({"MAX_UPLOAD_BYTES": "0"}, "MAX_UPLOAD_BYTES must be between 1"),
         ({"MAX_DELIVERIES": "0"}, "MAX_DELIVERIES must be between 1 and 100"),

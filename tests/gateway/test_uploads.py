@@ -101,6 +101,18 @@ def test_upload_with_an_empty_file_name_is_refused_with_400(client, user, media_
     assert response.json["error"]["code"] == "missing_file"
 
 
+def test_a_body_cut_off_in_the_middle_of_the_file_leaves_no_spooled_file(client, user, upload_dir):
+    boundary = "cut-off"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"talk.mp4\"\r\n\r\n"
+            ).encode() + b"\0" * 100_000  # no closing boundary: the client went away
+
+    response = client.post("/upload", data=body, headers=user.headers,
+                           content_type=f"multipart/form-data; boundary={boundary}")
+
+    assert response.status_code == 400
+    assert list(upload_dir.iterdir()) == []
+
+
 def test_an_empty_file_is_refused_with_422(client, user, mongo_client, video_queue):
     response = upload(client, user, b"")
 
@@ -135,7 +147,9 @@ def test_an_unknown_preset_is_refused_with_400(client, user, media_files, mongo_
     assert_nothing_stored_or_queued(mongo_client, user, video_queue)
 
 
-def test_an_upload_over_the_limit_is_refused_with_413_before_it_is_stored(make_app, user, media_files, mongo_client, video_queue, upload_dir):
+def test_an_upload_over_the_limit_is_refused_with_413_before_it_is_stored(
+    make_app, user, media_files, mongo_client, video_queue, upload_dir
+):
     client = make_app(MAX_UPLOAD_BYTES="10000").test_client()
 
     response = upload(client, user, media_files.talk.read_bytes())

@@ -48,7 +48,9 @@ def wait_for_log(service, text, timeout=30):
         time.sleep(0.2)
 
 
-def test_an_mp3_message_becomes_one_email_and_sigterm_stops_the_service(start_notification, publisher, finished_job, mail, job_store):
+def test_an_mp3_message_becomes_one_email_and_sigterm_stops_the_service(
+    start_notification, publisher, finished_job, mail, job_store
+):
     service = start_notification()
     body = finished_job("done", "talk.mp4")
 
@@ -62,7 +64,9 @@ def test_an_mp3_message_becomes_one_email_and_sigterm_stops_the_service(start_no
     assert job_store.get(body["job_id"])["steps"]["notified"]
 
 
-def test_with_the_mail_server_down_the_email_is_sent_once_it_is_back(start_notification, publisher, finished_job, smtp_server, job_store):
+def test_with_the_mail_server_down_the_email_is_sent_once_it_is_back(
+    start_notification, publisher, finished_job, smtp_server, job_store
+):
     service = start_notification(smtp_port=smtp_server.port)
     body = finished_job("done")
     publisher.publish(messages.MP3_QUEUE, body)
