@@ -5,7 +5,8 @@
 # They run as plain processes, not containers (this machine has no Docker engine), listen on
 # 127.0.0.1 only, and keep every file under <repo>/.stack, so `rm -rf .stack` is a full reset.
 #
-# usage: scripts/stack.sh start|stop|status|deps
+# usage: scripts/stack.sh start|stop [SERVER...]   SERVER: rabbitmq mysql mongo smtp (default: all)
+#        scripts/stack.sh status|deps
 #        scripts/stack.sh rabbitmqctl ARGS...   rabbitmqctl against the stack's node
 #        scripts/stack.sh mysql ARGS...         the mariadb client, as root, on the stack's socket
 #
@@ -482,7 +483,11 @@ install them as root: apt-get install ${missing[*]}"
 # Commands
 # ---------------------------------------------------------------------------------------------
 
+# With server names (`start rabbitmq mongo`), only those; the fault-injection tests restart one
+# server at a time.
 cmd_start() {
+    local servers=("$@")
+    ((${#servers[@]})) || servers=("${SERVERS[@]}")
     cmd_deps
     # The SMTP sink and the MongoDB readiness check run from the venv (a no-op when up to date).
     bash "$repo/scripts/venv.sh"
@@ -493,7 +498,8 @@ cmd_start() {
     # Launch everything first and wait afterwards, so the servers boot side by side (and
     # RabbitMQ and MariaDB boot while FerretDB builds).
     local name pid launched=()
-    for name in "${SERVERS[@]}"; do
+    for name in "${servers[@]}"; do
+        known_server "$name"
         if pid="$(running_pid "$name")"; then
             log "$name already running (pid $pid)"
             continue
@@ -507,26 +513,39 @@ cmd_start() {
         await "$name"
     done
 
-    if [[ ! -f "$mysql_initialised" ]]; then
-        if ! mysql_first_init; then
-            # Leave nothing half-made: the next start begins again from an empty directory.
-            stop_server mysql
-            log_tail mysql >&2
-            die "mysql: the init scripts failed (see above); the next start retries from scratch"
+    if [[ " ${servers[*]} " == *" mysql "* ]]; then
+        if [[ ! -f "$mysql_initialised" ]]; then
+            if ! mysql_first_init; then
+                # Leave nothing half-made: the next start begins again from an empty directory.
+                stop_server mysql
+                log_tail mysql >&2
+                die "mysql: the init scripts failed (see above); the next start retries from scratch"
+            fi
         fi
+        mysql_check_app_login ||
+            die "mysql: user 'auth' cannot log in over TCP on 127.0.0.1:$MYSQL_PORT (see the error above)"
     fi
-    mysql_check_app_login ||
-        die "mysql: user 'auth' cannot log in over TCP on 127.0.0.1:$MYSQL_PORT (see the error above)"
-    cmd_status
+    cmd_status || true
 }
 
 # In reverse start order; epmd last, once the RabbitMQ node has left it.
 cmd_stop() {
-    local i
+    local i name
+    if (($#)); then
+        for name in "$@"; do
+            known_server "$name"
+            stop_server "$name"
+        done
+        return
+    fi
     for ((i = ${#SERVERS[@]} - 1; i >= 0; i--)); do
         stop_server "${SERVERS[i]}"
     done
     stop_epmd
+}
+
+known_server() {
+    [[ " ${SERVERS[*]} " == *" $1 "* ]] || die "unknown server '$1' (one of: ${SERVERS[*]})"
 }
 
 describe() {
@@ -576,8 +595,8 @@ main() {
     local command="${1:-}"
     (($#)) && shift
     case "$command" in
-        start) with_lock cmd_start ;;
-        stop) with_lock cmd_stop ;;
+        start) with_lock cmd_start "$@" ;;
+        stop) with_lock cmd_stop "$@" ;;
         status) cmd_status ;;
         deps) cmd_deps ;;
         rabbitmqctl) rabbitmq_env && exec "$RABBITMQ_BIN/rabbitmqctl" "$@" ;;
