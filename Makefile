@@ -7,11 +7,17 @@ VENV := .venv
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-k smoke -x"`.
 PYTEST_ARGS ?=
 
-.PHONY: help deps venv stack-start stack-stop stack-status test run demo secrets bench
+.PHONY: help lock deps venv stack-start stack-stop stack-status test run demo secrets bench
 
 help: ## List the targets with one line each
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
 		awk 'BEGIN {FS = ":.*## "} {printf "  %-13s %s\n", $$1, $$2}'
+
+lock: venv ## Re-pin every service's requirements.txt from its requirements.in (pip-compile)
+	for service in auth gateway converter notification; do \
+		(cd $$service && ../$(VENV)/bin/pip-compile --quiet --no-header --no-emit-find-links \
+			--strip-extras --output-file requirements.txt requirements.in) || exit 1; \
+	done
 
 deps: ## Install the missing system packages (apt, as root): RabbitMQ, MariaDB, ffmpeg, build headers
 	bash scripts/stack.sh deps

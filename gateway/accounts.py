@@ -11,6 +11,7 @@ import logging
 import requests
 from flask import Blueprint, Response, current_app, g, request
 
+from gateway import ratelimits
 from gateway.errors import AuthUnavailable
 
 logger = logging.getLogger(__name__)
@@ -22,19 +23,22 @@ MAX_BODY_BYTES = 64 * 1024
 # (connect, read): a dead auth is reported in seconds, a slow password hash still has time.
 AUTH_TIMEOUT_SECONDS = (3.05, 15)
 FORWARDED_REQUEST_HEADERS = ("Authorization", "Content-Type", "Accept")
-FORWARDED_RESPONSE_HEADERS = ("Content-Type", "WWW-Authenticate", "Cache-Control")
+# Retry-After comes with auth's 429 for an account or address with too many failed logins.
+FORWARDED_RESPONSE_HEADERS = ("Content-Type", "WWW-Authenticate", "Cache-Control", "Retry-After")
 STREAM_CHUNK_BYTES = 8192
 
 
 @bp.post("/register")
 def register() -> Response:
     """Create an account: JSON or form fields `email` and `password`."""
+    ratelimits.enforce(ratelimits.REGISTER, request.remote_addr)
     return _forward_to_auth("/register")
 
 
 @bp.post("/login")
 def login() -> Response:
     """Exchange HTTP Basic credentials for a bearer token (the body is the bare JWT)."""
+    ratelimits.enforce(ratelimits.LOGIN, request.remote_addr)
     return _forward_to_auth("/login")
 
 
@@ -43,6 +47,9 @@ def _forward_to_auth(path: str) -> Response:
     body = request.get_data()
     headers = {name: request.headers[name] for name in FORWARDED_REQUEST_HEADERS if name in request.headers}
     headers["X-Request-ID"] = g.request_id
+    # auth counts failed logins per client address too. Whatever the client sent in this header
+    # is replaced: remote_addr already honours it only as far as TRUSTED_PROXY_COUNT allows.
+    headers["X-Forwarded-For"] = request.remote_addr
     try:
         upstream = requests.post(
             current_app.config["SETTINGS"].auth_url + path,

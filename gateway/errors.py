@@ -13,7 +13,7 @@ import re
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from gateway import links, tokens
+from gateway import links, ratelimits, tokens
 from pipeline import storage
 from pipeline.broker import PublishFailed
 from pipeline.jobs import JobNotFound
@@ -108,6 +108,7 @@ def init_app(app: Flask) -> None:
     for unavailable in storage.UNAVAILABLE:
         answer(unavailable, 503, "database_unavailable", "The database is not reachable; try again shortly.")
 
+    app.register_error_handler(ratelimits.RateLimitExceeded, _rate_limited)
     app.register_error_handler(RequestEntityTooLarge, _too_large)
     app.register_error_handler(HTTPException, _http_exception)
     app.register_error_handler(Exception, _unexpected_error)
@@ -115,6 +116,12 @@ def init_app(app: Flask) -> None:
 
 def _api_error(error: ApiError) -> Response:
     return error_response(error.status, error.code, error.message)
+
+
+def _rate_limited(error: ratelimits.RateLimitExceeded) -> Response:
+    seconds = error.retry_after
+    return error_response(429, "rate_limited", f"Too many requests; try again in {seconds} seconds.",
+                          {"Retry-After": str(seconds)})
 
 
 def _too_large(error: RequestEntityTooLarge) -> Response:

@@ -15,6 +15,7 @@ import threading
 import jwt
 from flask import Flask, current_app
 
+from gateway.counters import Counters
 from gateway.settings import Settings
 from pipeline import broker, storage
 from pipeline.jobs import Jobs
@@ -36,6 +37,7 @@ class Services:
         self._jobs: Jobs | None = None
         self._videos: storage.Bucket | None = None
         self._mp3s: storage.Bucket | None = None
+        self._rate_limit_counters: Counters | None = None
         self._jwks_client: jwt.PyJWKClient | None = None
         self._thread_local = threading.local()
         # Every Publisher handed out, so close() can reach those of other threads at exit.
@@ -48,7 +50,7 @@ class Services:
                 self._mongo_client = storage.connect(self._settings.mongodb_uri)
             return self._mongo_client
 
-    # The three below are cheap wrappers around the one client. Two threads racing to make one
+    # The four below are cheap wrappers around the one client. Two threads racing to make one
     # just make it twice, which is harmless, so no lock is held, least of all while
     # ensure_indexes() waits on a MongoDB that is down.
     def jobs(self) -> Jobs:
@@ -69,6 +71,13 @@ class Services:
         if self._mp3s is None:
             self._mp3s = storage.Bucket(self.mongo_client(), storage.MP3S_DB)
         return self._mp3s
+
+    def rate_limit_counters(self) -> Counters:
+        if self._rate_limit_counters is None:
+            counters = Counters(self.mongo_client())
+            counters.ensure_indexes()  # like jobs(): cached only once it has worked
+            self._rate_limit_counters = counters
+        return self._rate_limit_counters
 
     def publisher(self) -> broker.Publisher:
         """This thread's own Publisher (pika is not thread-safe)."""
@@ -101,7 +110,7 @@ class Services:
         with self._lock:
             publishers, self._publishers = self._publishers, []
             mongo_client, self._mongo_client = self._mongo_client, None
-            self._jobs = self._videos = self._mp3s = None
+            self._jobs = self._videos = self._mp3s = self._rate_limit_counters = None
         for publisher in publishers:
             publisher.close()
         if mongo_client is not None:
@@ -131,6 +140,10 @@ def videos() -> storage.Bucket:
 
 def mp3s() -> storage.Bucket:
     return _services().mp3s()
+
+
+def rate_limit_counters() -> Counters:
+    return _services().rate_limit_counters()
 
 
 def publisher() -> broker.Publisher:

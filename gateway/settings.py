@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,10 +17,24 @@ DEV_DOWNLOAD_LINK_SECRET_FILE = ".secrets/download-link.key"
 # A shorter secret could be guessed; `make secrets` writes 64 hex characters.
 MIN_SECRET_LENGTH = 32
 JWKS_PATH = "/.well-known/jwks.json"
+RATE_LIMIT_PATTERN = re.compile(r"(\d+)/(\d+)")
+# More proxies than this in front of one service is a configuration mistake, not a topology.
+MAX_TRUSTED_PROXIES = 5
 
 
 class SettingsError(ValueError):
     """The environment does not describe a configuration the gateway can start with."""
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """At most ``requests`` requests in each window of ``seconds``; written `REQUESTS/SECONDS`."""
+
+    requests: int
+    seconds: int
+
+    def __str__(self) -> str:
+        return f"{self.requests}/{self.seconds}"
 
 
 @dataclass(frozen=True)
@@ -40,6 +55,12 @@ class Settings:
     max_upload_bytes: int
     max_deliveries: int
     upload_dir: Path
+    # Per client address on /login and /register, per user on /upload (see ratelimits.py).
+    login_rate_limit: RateLimit
+    register_rate_limit: RateLimit
+    upload_rate_limit: RateLimit
+    # How many proxies in front of the gateway append to X-Forwarded-For; 0 ignores the header.
+    trusted_proxy_count: int
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -60,6 +81,14 @@ class Settings:
             if not minimum <= value <= maximum:
                 problems.append(f"{name} must be between {minimum} and {maximum}, got {value}")
             return value
+
+        def read_rate_limit(name: str, default: str) -> RateLimit:
+            text = read(name, default)
+            match = RATE_LIMIT_PATTERN.fullmatch(text.replace(" ", ""))
+            if not match or int(match[1]) < 1 or int(match[2]) < 1:
+                problems.append(f"{name} must be REQUESTS/SECONDS with both at least 1, such as {default}, got {text!r}")
+                match = RATE_LIMIT_PATTERN.fullmatch(default)
+            return RateLimit(requests=int(match[1]), seconds=int(match[2]))
 
         environment = read("ENVIRONMENT", "development")
         if environment not in ENVIRONMENTS:
@@ -95,6 +124,10 @@ class Settings:
             max_upload_bytes=read_int("MAX_UPLOAD_BYTES", 2 * 1024**3, minimum=1, maximum=2**63 - 1),
             max_deliveries=read_int("MAX_DELIVERIES", 3, minimum=1, maximum=100),
             upload_dir=upload_dir,
+            login_rate_limit=read_rate_limit("LOGIN_RATE_LIMIT", "10/60"),
+            register_rate_limit=read_rate_limit("REGISTER_RATE_LIMIT", "10/3600"),
+            upload_rate_limit=read_rate_limit("UPLOAD_RATE_LIMIT", "60/3600"),
+            trusted_proxy_count=read_int("TRUSTED_PROXY_COUNT", 0, minimum=0, maximum=MAX_TRUSTED_PROXIES),
         )
         if problems:
             raise SettingsError("Invalid gateway settings: " + "; ".join(problems))

@@ -6,7 +6,7 @@ import os
 
 from flask import Blueprint, g, request
 
-from gateway import conversions, filenames, tokens
+from gateway import conversions, filenames, ratelimits, tokens
 from gateway.errors import EmptyFile, InvalidIdempotencyKey, InvalidPreset, MissingFile
 from pipeline import media
 
@@ -19,6 +19,8 @@ MAX_IDEMPOTENCY_KEY_LENGTH = 200
 def upload():
     """Store the uploaded video and queue it; answer 202 with the job to poll."""
     user = tokens.current_user()
+    # Counted before the body is read: a user over the limit does not get to send 2 GB first.
+    ratelimits.enforce(ratelimits.UPLOAD, user.id)
     idempotency_key = _idempotency_key()
     # Reading request.files parses the body, spooling the file to UPLOAD_DIR (see spooling.py).
     video = request.files.get("file")
