@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from auth import accounts, db, errors, health, keys, tokens
 from auth.settings import Settings
@@ -18,6 +19,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__)
     app.config["SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = MAX_CONTENT_LENGTH
+    if settings.trusted_proxy_count:
+        # auth is reached through the gateway, which puts the client's address in
+        # X-Forwarded-For; failed logins are counted per that address. Only the entries the
+        # trusted proxies appended are believed: anything further left, a client could write.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxy_count)
 
     db.init_app(app)
     tokens.init_app(app)

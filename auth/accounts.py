@@ -27,7 +27,10 @@ def login() -> Response:
     credentials = request.authorization
     if credentials is None or credentials.type != "basic":
         raise InvalidCredentials("Send your email and password with HTTP Basic authentication.")
-    user = users.authenticate(credentials.username or "", credentials.password or "")
+    # remote_addr is the client's address as the gateway forwarded it (see create_app).
+    user = users.authenticate(
+        credentials.username or "", credentials.password or "", request.remote_addr
+    )
     token = tokens.current_issuer().issue(user.id, user.email)
     response = Response(token, status=200, mimetype="text/plain")
     # A bearer token must not be kept by caches along the way (RFC 6749, section 5.1).

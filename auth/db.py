@@ -1,4 +1,5 @@
-"""The MySQL `user` table: one connection per request, opened lazily and closed at teardown."""
+"""The MySQL tables `user` and `login_failure`: one connection per request, opened lazily and
+closed at teardown."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ logger = logging.getLogger(__name__)
 # Bounded waits, so a stuck database costs a request seconds rather than a gunicorn worker timeout.
 CONNECT_TIMEOUT_SECONDS = 5
 READ_WRITE_TIMEOUT_SECONDS = 10
+# Tries of a transaction that InnoDB picks as a deadlock victim (see _run_in_transaction).
+TRANSACTION_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,68 @@ def find_user_by_email(email: str) -> User | None:
         return None
     user_id, stored_email, password_hash = row
     return User(id=user_id, email=stored_email, password_hash=password_hash)
+
+
+def recent_login_failures(
+    throttle_keys: list[str], window_seconds: int
+) -> list[tuple[str, int, float]]:
+    """Return (key, failures, seconds left) for each of the keys whose window is still open."""
+    placeholders = ", ".join(["%s"] * len(throttle_keys))
+    with get_db().cursor() as cursor:
+        # The database's clock, not ours: every auth replica then measures windows alike.
+        cursor.execute(
+            "SELECT throttle_key, failures,"
+            " TIMESTAMPDIFF(MICROSECOND, NOW(6), window_started_at + INTERVAL %s SECOND)"
+            f" FROM login_failure WHERE throttle_key IN ({placeholders})"
+            " AND window_started_at > NOW(6) - INTERVAL %s SECOND",
+            (window_seconds, *throttle_keys, window_seconds),
+        )
+        rows = cursor.fetchall()
+    return [(key, failures, microseconds / 1_000_000) for key, failures, microseconds in rows]
+
+
+def record_login_failures(throttle_keys: list[str], window_seconds: int) -> None:
+    """Add a failure to each key, starting a new window where the last one is over."""
+    # MySQL assigns left to right, and a later assignment sees the new value of an earlier
+    # column: failures comes first, so that both conditions read the old window.
+    upsert = (
+        "INSERT INTO login_failure (throttle_key, failures, window_started_at)"
+        " VALUES (%s, 1, NOW(6))"
+        " ON DUPLICATE KEY UPDATE"
+        " failures = IF(window_started_at > NOW(6) - INTERVAL %s SECOND, failures + 1, 1),"
+        " window_started_at = IF(window_started_at > NOW(6) - INTERVAL %s SECOND,"
+        " window_started_at, NOW(6))"
+    )
+    _run_in_transaction([(upsert, (key, window_seconds, window_seconds)) for key in throttle_keys])
+    # Without this, the row of every email and address ever tried would stay. It is its own
+    # transaction, so its range locks are never held together with the rows above.
+    _run_in_transaction([(
+        "DELETE FROM login_failure WHERE window_started_at <= NOW(6) - INTERVAL %s SECOND",
+        (window_seconds,),
+    )])
+
+
+def clear_login_failures(throttle_key: str) -> None:
+    """Forget the failures counted against one key."""
+    _run_in_transaction([("DELETE FROM login_failure WHERE throttle_key = %s", (throttle_key,))])
+
+
+def _run_in_transaction(statements: list[tuple[str, tuple]]) -> None:
+    connection = get_db()
+    for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
+        try:
+            with connection.cursor() as cursor:
+                for sql, parameters in statements:
+                    cursor.execute(sql, parameters)
+            connection.commit()
+            return
+        except MySQLdb.OperationalError as exc:
+            connection.rollback()
+            # Concurrent upserts of one new key can deadlock in InnoDB. The victim's transaction
+            # was rolled back whole, and the documented remedy is to run it again.
+            if exc.args[0] != ER.LOCK_DEADLOCK or attempt == TRANSACTION_ATTEMPTS:
+                raise
+            logger.info("Deadlock on attempt %s of %s; trying again", attempt, TRANSACTION_ATTEMPTS)
 
 
 def ping() -> None:

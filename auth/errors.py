@@ -55,6 +55,18 @@ class InvalidCredentials(ApiError):
     headers = {"WWW-Authenticate": BASIC_CHALLENGE}
 
 
+class LoginThrottled(ApiError):
+    status = 429
+    code = "login_throttled"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            f"Too many failed logins for this account or from this address; "
+            f"try again in {retry_after} seconds."
+        )
+        self.headers = {"Retry-After": str(retry_after)}
+
+
 class DatabaseUnavailable(ApiError):
     status = 503
     code = "database_unavailable"

@@ -13,6 +13,8 @@ ENVIRONMENTS = ("development", "production")
 # password is refused.
 DEV_MYSQL_PASSWORD = "auth"
 DEV_JWT_PRIVATE_KEY_FILE = ".secrets/jwt-private.pem"
+# More proxies than this in front of one service is a configuration mistake, not a topology.
+MAX_TRUSTED_PROXIES = 5
 
 
 class SettingsError(ValueError):
@@ -34,6 +36,13 @@ class Settings:
     jwt_issuer: str
     jwt_audience: str
     jwt_ttl_seconds: int
+    # Failed logins allowed per account and per client address in a window that starts with the
+    # first failure; past either limit, logins are refused until the window ends (throttling.py).
+    login_failure_window_seconds: int
+    max_login_failures_per_account: int
+    max_login_failures_per_address: int
+    # How many proxies in front of auth append to X-Forwarded-For: 1, the gateway, by default.
+    trusted_proxy_count: int
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -94,6 +103,18 @@ class Settings:
             jwt_issuer=read("JWT_ISSUER", "mp3-auth"),
             jwt_audience=read("JWT_AUDIENCE", "mp3-gateway"),
             jwt_ttl_seconds=read_int("JWT_TTL_SECONDS", 3600, minimum=60, maximum=7 * 24 * 3600),
+            login_failure_window_seconds=read_int(
+                "LOGIN_FAILURE_WINDOW_SECONDS", 15 * 60, minimum=1, maximum=24 * 3600
+            ),
+            max_login_failures_per_account=read_int(
+                "MAX_LOGIN_FAILURES_PER_ACCOUNT", 5, minimum=1, maximum=1_000_000
+            ),
+            max_login_failures_per_address=read_int(
+                "MAX_LOGIN_FAILURES_PER_ADDRESS", 20, minimum=1, maximum=1_000_000
+            ),
+            trusted_proxy_count=read_int(
+                "TRUSTED_PROXY_COUNT", 1, minimum=0, maximum=MAX_TRUSTED_PROXIES
+            ),
         )
         if problems:
             raise SettingsError("Invalid auth settings: " + "; ".join(problems))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 
-from auth import db, passwords
+from auth import db, passwords, throttling
 from auth.db import User
 from auth.errors import InvalidCredentials, InvalidEmail, InvalidPassword
 
@@ -68,11 +68,29 @@ def register(email: str, password: str) -> User:
     return user
 
 
-def authenticate(email: str, password: str) -> User:
-    """Return the user these credentials belong to, or raise InvalidCredentials."""
-    user = db.find_user_by_email(normalize_email(email))
+def authenticate(email: str, password: str, client_address: str | None = None) -> User:
+    """Return the user these credentials belong to; raise InvalidCredentials or LoginThrottled."""
+    email = normalize_email(email)
+    # Counted against an account only if the email could be one: a password typed into the
+    # email field by mistake is then not stored in the failures table.
+    attempt = throttling.LoginAttempt(account=email if _could_be_email(email) else None,
+                                      address=client_address)
+    # Before the password is checked: while throttled, even the right password gets no answer
+    # about whether it is right.
+    throttling.check(attempt)
+    user = db.find_user_by_email(email)
     # Always run bcrypt, even without a user, so the answer's timing does not reveal accounts.
     matches = passwords.verify_password(password, user.password_hash if user else None)
     if user is None or not matches:
+        throttling.record_failure(attempt)
         raise InvalidCredentials()
+    throttling.record_success(attempt)
     return user
+
+
+def _could_be_email(email: str) -> bool:
+    try:
+        check_email(email)
+    except InvalidEmail:
+        return False
+    return True

@@ -1,8 +1,11 @@
 """Run the converter: `python -m converter` consumes the `video` queue until SIGTERM or Ctrl-C."""
+import functools
 import logging
 import signal
 import sys
+import threading
 
+from converter import scratch, sweep
 from converter.settings import Settings, SettingsError
 from converter.worker import ConversionWorker
 from pipeline import broker, health, jobs, logs, storage
@@ -21,12 +24,16 @@ def main():
     # Nothing connects yet: pymongo and the Publisher connect on first use.
     mongo_client = storage.connect(settings.mongodb_uri)
     publisher = broker.Publisher(settings.amqp_url, settings.max_deliveries)
+    videos = storage.Bucket(mongo_client, storage.VIDEOS_DB)
+    mp3s = storage.Bucket(mongo_client, storage.MP3S_DB)
+    job_store = jobs.Jobs(mongo_client)
+    scratch_dir = scratch.claim(settings.work_dir)
     worker = ConversionWorker(
-        videos=storage.Bucket(mongo_client, storage.VIDEOS_DB),
-        mp3s=storage.Bucket(mongo_client, storage.MP3S_DB),
-        jobs=jobs.Jobs(mongo_client),
+        videos=videos,
+        mp3s=mp3s,
+        jobs=job_store,
         publisher=publisher,
-        work_dir=settings.work_dir,
+        work_dir=scratch_dir.path,
         # A stopping worker abandons the conversion in hand (ffmpeg is killed) and the message
         # goes back to the queue: a long conversion would outlast any orchestrator's stop timeout,
         # and running it again elsewhere is safe because the handler is idempotent.
@@ -54,11 +61,24 @@ def main():
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
 
+    # The sweep shares the MongoClient (it is thread-safe) but nothing else with the consumer.
+    stop_sweeping = threading.Event()
+    if settings.sweep_interval_seconds:
+        sweep_once = functools.partial(sweep.sweep_now, job_store, videos, mp3s, settings)
+        threading.Thread(
+            target=sweep.sweep_every,
+            args=(settings.sweep_interval_seconds, sweep_once, stop_sweeping),
+            name="sweep",
+            daemon=True,
+        ).start()
+
     try:
         consumer.run()
     finally:
+        stop_sweeping.set()
         publisher.close()
         mongo_client.close()
+        scratch_dir.remove()
     logger.info("stopped")
     return 0
 

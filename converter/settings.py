@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+HOUR_SECONDS = 3600
+DAY_SECONDS = 24 * HOUR_SECONDS
 
 
 class SettingsError(ValueError):
@@ -26,6 +28,12 @@ class Settings:
     health_port: int
     work_dir: Path
     shutdown_grace_seconds: int
+    # The sweep (converter/sweep.py): how long an MP3 is kept, how often the converter sweeps
+    # (0: never, when a CronJob runs `python -m converter.sweep` instead), and how old a file
+    # without a job must be before it counts as left over rather than still being uploaded.
+    mp3_retention_seconds: int
+    sweep_interval_seconds: int
+    sweep_grace_seconds: int
     log_level: str
 
     @classmethod
@@ -65,6 +73,13 @@ class Settings:
             health_port=read_int("HEALTH_PORT", 8082, minimum=1, maximum=65535),
             work_dir=work_dir,
             shutdown_grace_seconds=read_int("SHUTDOWN_GRACE_SECONDS", 25, minimum=0, maximum=3600),
+            mp3_retention_seconds=read_int(
+                "MP3_RETENTION_SECONDS", 7 * DAY_SECONDS, minimum=60, maximum=3650 * DAY_SECONDS
+            ),
+            sweep_interval_seconds=read_int("SWEEP_INTERVAL_SECONDS", HOUR_SECONDS, minimum=0, maximum=7 * DAY_SECONDS),
+            sweep_grace_seconds=read_int(
+                "SWEEP_GRACE_SECONDS", HOUR_SECONDS, minimum=60, maximum=3650 * DAY_SECONDS
+            ),
             log_level=log_level,
         )
         if problems:

@@ -152,10 +152,16 @@ class ConversionWorker:
 
     def _fail(self, job, reason):
         """A problem with the file itself: record it and tell the user; retrying would not help."""
-        logger.info("job %s failed: %s", job["_id"], reason)
-        self._jobs.mark_failed(job["_id"], reason)
+        failed = self._jobs.mark_failed(job["_id"], reason)
         self._videos.delete(job["video_fid"])
-        self._announce({**job, "state": jobs.FAILED, "error": reason})
+        if failed is None:
+            # Another delivery of the same job finished it first (and deleted the source, which
+            # is why this one found none): that delivery announces the real result. Announcing a
+            # failure here could email "we could not convert" about a job that is done.
+            logger.info("job %s was finished by another delivery; not failing it", job["_id"])
+            return
+        logger.info("job %s failed: %s", job["_id"], reason)
+        self._announce(failed)
 
     def _announce(self, job):
         """Publish the `mp3` message for a finished job."""

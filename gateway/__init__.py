@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from gateway import accounts, downloads, errors, health, jobs, request_ids, services, uploads
+from gateway import accounts, downloads, errors, health, jobs, openapi, request_ids, services, uploads
 from gateway.settings import Settings
 from gateway.spooling import SpoolingRequest
 from pipeline import logs
@@ -26,10 +27,16 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["SETTINGS"] = settings
     # werkzeug refuses a larger body with 413; a declared Content-Length is refused before reading.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
+    if settings.trusted_proxy_count:
+        # Behind N trusted proxies, the client's address is the Nth from the right of
+        # X-Forwarded-For: what the nearest proxy saw. Anything further left, the client could
+        # have written itself. Without proxies the header is ignored: request.remote_addr is the
+        # peer, the only address that cannot be forged (the rate limits are keyed on it).
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxy_count)
 
     request_ids.init_app(app)
     services.init_app(app, settings)
     errors.init_app(app)
-    for blueprint in (accounts.bp, uploads.bp, downloads.bp, jobs.bp, health.bp):
+    for blueprint in (accounts.bp, uploads.bp, downloads.bp, jobs.bp, health.bp, openapi.bp):
         app.register_blueprint(blueprint)
     return app

@@ -49,7 +49,8 @@ def _forward_to_auth(path: str) -> Response:
     headers["X-Request-ID"] = g.request_id
     # auth counts failed logins per client address too. Whatever the client sent in this header
     # is replaced: remote_addr already honours it only as far as TRUSTED_PROXY_COUNT allows.
-    headers["X-Forwarded-For"] = request.remote_addr
+    if request.remote_addr:
+        headers["X-Forwarded-For"] = request.remote_addr
     try:
         upstream = requests.post(
             current_app.config["SETTINGS"].auth_url + path,

@@ -11,6 +11,8 @@ bp = Blueprint("jobs", __name__)
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+# MongoDB takes skip as a 64-bit integer and fails on anything larger; no one has 2**31 jobs.
+MAX_OFFSET = 2**31 - 1
 
 
 @bp.get("/jobs")
@@ -18,7 +20,7 @@ def list_jobs():
     """The caller's jobs, newest first, a page at a time."""
     user = tokens.current_user()
     limit = _int_parameter("limit", DEFAULT_LIMIT, minimum=1, maximum=MAX_LIMIT)
-    offset = _int_parameter("offset", 0, minimum=0)
+    offset = _int_parameter("offset", 0, minimum=0, maximum=MAX_OFFSET)
     jobs = services.jobs()
     page = jobs.list_owned(user.id, limit=limit, offset=offset)
     return {
@@ -66,12 +68,11 @@ def _iso(moment):
     return moment.isoformat() if moment is not None else None
 
 
-def _int_parameter(name: str, default: int, minimum: int, maximum: int | None = None) -> int:
+def _int_parameter(name: str, default: int, minimum: int, maximum: int) -> int:
     text = request.args.get(name)
     if text is None:
         return default
     value = int(text) if text.isascii() and text.isdigit() else None
-    if value is None or value < minimum or (maximum is not None and value > maximum):
-        bounds = f"{minimum} to {maximum}" if maximum is not None else f"at least {minimum}"
-        raise InvalidParameter(f"{name} must be a whole number, {bounds}.")
+    if value is None or not minimum <= value <= maximum:
+        raise InvalidParameter(f"{name} must be a whole number, {minimum} to {maximum}.")
     return value

@@ -31,10 +31,13 @@ class JobNotFound(LookupError):
 
 
 class Jobs:
-    """Reads and state changes of jobs, on the ``jobs`` collection of database ``jobs``."""
+    """Reads and state changes of jobs, on the ``jobs`` collection of database ``jobs``.
 
-    def __init__(self, client):
-        database = client[JOBS_DB]
+    Another ``database_name`` keeps a test's jobs apart from everyone else's.
+    """
+
+    def __init__(self, client, database_name=JOBS_DB):
+        database = client[database_name]
         self._jobs = database["jobs"]
         # An idempotency key maps to the job it created; the key pair is the _id, so the unique
         # index every collection has makes a second job for the same key impossible.
@@ -43,6 +46,8 @@ class Jobs:
     def ensure_indexes(self):
         self._jobs.create_index([("owner_id", 1), ("created_at", DESCENDING)])
         self._jobs.create_index("mp3_fid")
+        # For the sweep's search for MP3s past their retention.
+        self._jobs.create_index([("state", 1), ("steps.stored", 1)])
 
     def create(self, *, job_id, owner_id, email, filename, preset, video_fid, correlation_id, idempotency_key=None):
         created_at = now()
@@ -92,6 +97,15 @@ class Jobs:
             .limit(limit)
         )
         return list(cursor)
+
+    def find_many(self, job_ids):
+        """The jobs among ``job_ids`` that exist, as a dict by job id."""
+        return {job["_id"]: job for job in self._jobs.find({"_id": {"$in": list(job_ids)}})}
+
+    def mp3s_stored_before(self, moment):
+        """Done jobs whose MP3 was stored before ``moment`` and has not expired yet."""
+        query = {"state": DONE, "steps.stored": {"$lt": moment}, "mp3_fid": {"$ne": None}, "expired_at": None}
+        return list(self._jobs.find(query, {"mp3_fid": 1}))
 
     def count_owned(self, owner_id):
         return self._jobs.count_documents({"owner_id": owner_id})
@@ -148,3 +162,7 @@ class Jobs:
         """Record the email as sent; False when it had been recorded already."""
         updated = self._update(job_id, {"steps.notified": {"$exists": False}}, {}, "notified")
         return updated is not None
+
+    def mark_expired(self, job_id):
+        """Record that the job's MP3 was removed at the end of its retention; the job stays done."""
+        self._update(job_id, {"state": DONE, "expired_at": None}, {"expired_at": now()})

@@ -26,6 +26,11 @@ MAX_CHANNELS = 2
 PROBE_TIMEOUT_SECONDS = 60
 # How much of ffmpeg's error output is kept for the log when it fails.
 STDERR_TAIL_LINES = 20
+# ffmpeg fails (exit code 69) only when more than this fraction of the audio frames cannot be
+# decoded. Its default, two thirds, lets a file with half its audio destroyed "convert" into an
+# MP3 full of holes that the user is told is ready. One frame in twenty is still allowed to fail,
+# so a recording with a few damaged frames converts, with a click where each one was.
+MAX_DECODE_ERROR_RATE = 0.05
 
 
 class MediaError(Exception):
@@ -85,6 +90,7 @@ def mp3_command(source_path, target_path, info, preset):
         ]
     return [
         "ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-y",
+        "-max_error_rate", str(MAX_DECODE_ERROR_RATE),
         "-i", source_path,
         "-map", "0:a:0", "-vn", "-sn", "-dn",
         *codec,

@@ -57,7 +57,11 @@ class Bucket:
     """One GridFS bucket (one database) holding one kind of file."""
 
     def __init__(self, client, database_name):
-        self._bucket = gridfs.GridFSBucket(client[database_name], chunk_size_bytes=CHUNK_SIZE)
+        self._database = client[database_name]
+        self._bucket = gridfs.GridFSBucket(self._database, chunk_size_bytes=CHUNK_SIZE)
+        # The bucket's two collections, read directly by the sweep's queries below.
+        self._files = self._database["fs.files"]
+        self._chunks = self._database["fs.chunks"]
 
     def put(self, source, filename, metadata):
         """Copy the file object ``source`` into GridFS and return the new fid as a string."""
@@ -94,6 +98,39 @@ class Bucket:
         """Fids of the blobs whose metadata has these values (used for sweeps and tests)."""
         query = {f"metadata.{key}": value for key, value in metadata.items()}
         return [str(stored._id) for stored in self._bucket.find(query)]
+
+    def pages_uploaded_before(self, moment, page_size=500):
+        """Yield lists of ``(fid, job_id)`` for the blobs stored before ``moment``, oldest fid first.
+
+        Each page is a query of its own, keyed on the last fid seen, so the caller may delete
+        blobs between pages without holding a cursor open. ``job_id`` is None if the metadata
+        has none.
+        """
+        last_id = None
+        while True:
+            query = {"uploadDate": {"$lt": moment}}
+            if last_id is not None:
+                query["_id"] = {"$gt": last_id}
+            page = list(self._files.find(query, {"metadata.job_id": 1}).sort("_id", 1).limit(page_size))
+            if not page:
+                return
+            yield [(str(stored["_id"]), (stored.get("metadata") or {}).get("job_id")) for stored in page]
+            last_id = page[-1]["_id"]
+
+    def delete_abandoned_chunks(self, started_before):
+        """Delete the chunks of uploads begun before ``started_before`` that never finished.
+
+        GridFS writes a file's chunks first and its files document when the upload closes, so a
+        process killed half-way leaves chunks that no fid reaches. An upload's fid is an ObjectId
+        made when it began, which dates the chunks. Returns how many uploads were removed.
+        """
+        started = self._chunks.distinct("files_id", {"files_id": {"$lt": ObjectId.from_datetime(started_before)}})
+        finished = {stored["_id"] for stored in self._files.find({"_id": {"$in": started}}, {"_id": 1})}
+        abandoned = [files_id for files_id in started if files_id not in finished]
+        if abandoned:
+            self._chunks.delete_many({"files_id": {"$in": abandoned}})
+            logger.info("removed the chunks of %d unfinished uploads", len(abandoned))
+        return len(abandoned)
 
 
 def _abort_quietly(upload):

@@ -4,6 +4,7 @@ isolated RabbitMQ vhost, fresh databases and keys, and the services started as r
 Nothing here fakes a server. The vhost and database names are unique per test session so that
 two test runs on one machine never consume each other's messages.
 """
+import contextlib
 import mailbox
 import os
 import signal
@@ -66,14 +67,23 @@ def stack():
     return servers
 
 
+@contextlib.contextmanager
+def fresh_vhost(stack, prefix):
+    """A RabbitMQ vhost named ``prefix`` plus a random suffix; yields its AMQP URL, then deletes it."""
+    vhost = f"{prefix}-{uuid.uuid4().hex[:12]}"
+    run_stack("rabbitmqctl", "add_vhost", vhost)
+    run_stack("rabbitmqctl", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    try:
+        yield f"amqp://guest:guest@127.0.0.1:{stack.rabbitmq_port}/{vhost}"
+    finally:
+        run_stack("rabbitmqctl", "delete_vhost", vhost)
+
+
 @pytest.fixture(scope="session")
 def amqp_url(stack):
     """A RabbitMQ vhost of this test session's own, deleted afterwards."""
-    vhost = f"test-{uuid.uuid4().hex[:12]}"
-    run_stack("rabbitmqctl", "add_vhost", vhost)
-    run_stack("rabbitmqctl", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-    yield f"amqp://guest:guest@127.0.0.1:{stack.rabbitmq_port}/{vhost}"
-    run_stack("rabbitmqctl", "delete_vhost", vhost)
+    with fresh_vhost(stack, "test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -93,18 +103,21 @@ def mysql_database(stack):
     """A fresh database with the auth schema from mysql-init/, dropped afterwards."""
     name = f"auth_test_{uuid.uuid4().hex[:12]}"
     schema = "\n".join(path.read_text() for path in sorted((REPO / "mysql-init").glob("*.sql")))
-    connection = MySQLdb.connect(host="127.0.0.1", port=stack.mysql_port, user="auth", password="auth")
-    try:
+    with contextlib.closing(_mysql_connect(stack)) as connection:
         cursor = connection.cursor()
         cursor.execute(f"CREATE DATABASE `{name}`")
         # The init scripts name the `auth` database; point them at this session's copy instead.
         for statement in schema.replace("`auth`", f"`{name}`").replace(" auth.", f" `{name}`.").split(";"):
             if statement.strip() and not statement.strip().upper().startswith("CREATE DATABASE"):
                 cursor.execute(statement.replace("USE auth", f"USE `{name}`"))
-        yield name
-        cursor.execute(f"DROP DATABASE `{name}`")
-    finally:
-        connection.close()
+    yield name
+    # A connection of its own: the fault-injection tests restart MariaDB during the session.
+    with contextlib.closing(_mysql_connect(stack)) as connection:
+        connection.cursor().execute(f"DROP DATABASE `{name}`")
+
+
+def _mysql_connect(stack):
+    return MySQLdb.connect(host="127.0.0.1", port=stack.mysql_port, user="auth", password="auth")
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import pytest
 from bson import ObjectId
 
 from pipeline import broker, jobs, storage
-from tests.conftest import make_video, run_stack
+from tests.conftest import fresh_vhost, make_video
 
 
 @pytest.fixture(scope="module")
@@ -18,11 +18,8 @@ def amqp_url(stack):
     It overrides the session's: the end-to-end tests keep a whole system consuming the session
     vhost's `video` and `mp3` queues, and it would take the messages these tests look for.
     """
-    vhost = f"test-converter-{uuid.uuid4().hex[:12]}"
-    run_stack("rabbitmqctl", "add_vhost", vhost)
-    run_stack("rabbitmqctl", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-    yield f"amqp://guest:guest@127.0.0.1:{stack.rabbitmq_port}/{vhost}"
-    run_stack("rabbitmqctl", "delete_vhost", vhost)
+    with fresh_vhost(stack, "test-converter") as url:
+        yield url
 
 
 @pytest.fixture

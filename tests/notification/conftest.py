@@ -2,13 +2,12 @@
 collection, finished jobs to announce, and a throwaway SMTP server for outage tests."""
 import subprocess
 import time
-import uuid
 
 import pytest
 from bson import ObjectId
 
 from pipeline import jobs
-from tests.conftest import PYTHON, Mailbox, free_port, port_is_open, run_stack
+from tests.conftest import PYTHON, Mailbox, free_port, fresh_vhost, port_is_open
 
 LINK_SECRET = b"a-test-secret-of-at-least-32-characters"
 
@@ -20,11 +19,8 @@ def amqp_url(stack):
     It overrides the session's: the end-to-end tests keep a whole system consuming the session
     vhost's `mp3` queue, and it would send the emails these tests count.
     """
-    vhost = f"test-notification-{uuid.uuid4().hex[:12]}"
-    run_stack("rabbitmqctl", "add_vhost", vhost)
-    run_stack("rabbitmqctl", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-    yield f"amqp://guest:guest@127.0.0.1:{stack.rabbitmq_port}/{vhost}"
-    run_stack("rabbitmqctl", "delete_vhost", vhost)
+    with fresh_vhost(stack, "test-notification") as url:
+        yield url
 
 
 @pytest.fixture

@@ -1,0 +1,310 @@
+"""The bench's output: results.json (every figure), results.md (tables, targets, findings, machine)
+and chart.png (matplotlib, Agg backend: no display needed)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+SPLIT_STEPS = ("upload", "queue_wait", "fetch_from_gridfs", "convert", "store", "notify")
+COMPONENTS = ("gateway worker", "converter")
+
+
+def write(results_dir: Path, *, plan, machine, corpus, figures, targets, findings):
+    results = {"mode": plan.mode, "machine": machine, "corpus": corpus, "figures": figures,
+               "targets": targets, "findings": findings}
+    (results_dir / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    chart_written = _attempt_chart(results_dir / "chart.png", plan, figures, targets)
+    (results_dir / "results.md").write_text(markdown(results, plan, chart_written))
+
+
+def _number(value, digits=2, unit=""):
+    if value is None:
+        return "-"
+    return f"{value:.{digits}f}{unit}"
+
+
+def _table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def markdown(results, plan, chart_written):
+    machine, figures = results["machine"], results["figures"]
+    load_start = ", ".join(f"{value:.2f}" for value in machine["load_average_start"])
+    load_end = ", ".join(f"{value:.2f}" for value in machine["load_average_end"])
+    out = [
+        "# Benchmark results",
+        "",
+        f"`make bench` ({plan.mode} run), {machine['date']}, {machine['bench_seconds']:.0f} s including corpus "
+        f"generation. Machine: {machine['cpu_model']}, nproc {machine['nproc']}, {machine['memory_gb']} GB, "
+        f"Linux {machine['kernel']}, Python {machine['python']}, {machine['ffmpeg']}. "
+        f"Code: commit {machine['commit']} with {machine['files_changed_since_commit']} tracked files changed.",
+        "",
+        f"**Load average at the start: {load_start}** (1, 5, 15 min); at the end: {load_end}. Other engineers' "
+        "tests share these two cores, so the figures carry that noise; the convert step alternates its "
+        "two sides to spread it evenly.",
+        "",
+    ]
+    if plan.mode == "smoke":
+        out += ["**Smoke run**: the smallest file stands in for every file and the batches are tiny. "
+                "These figures test the bench, not the system.", ""]
+
+    out += ["## Targets", "", _table(
+        ["target", "figure", "target", "verdict", "by how much"],
+        [[t["title"], t["shown"], t["target_shown"], f"**{t['verdict']}**", t["margin"]] for t in results["targets"]],
+    ), ""]
+    if chart_written:
+        out += ["![chart](chart.png)", ""]
+
+    out += _convert_section(figures.get("convert", {}), results["corpus"])
+    out += _end_to_end_section(figures.get("end_to_end", {}))
+    out += _memory_section(figures.get("memory", {}))
+    out += _throughput_section(figures.get("throughput", {}))
+    out += _gateway_section(figures.get("gateway", {}))
+    out += _findings_section(results["findings"], results["targets"])
+    return "\n".join(out) + "\n"
+
+
+def _error_lines(figure):
+    return [f"Not measured: `{figure['error']}`", ""] if "error" in figure else []
+
+
+def _convert_section(convert, corpus):
+    out = ["## 1. Convert step", "",
+           "`pipeline.media.extract_mp3` on a local file (ffprobe, then ffmpeg with progress on a pipe, as the "
+           "converter runs it) against bare `ffmpeg -i FILE -map 0:a:0 -vn -c:a libmp3lame -q:a 2 -ar 44100 -ac 2`. "
+           "Medians; the two sides alternate.", ""]
+    out += _error_lines(convert)
+    rows = []
+    for name, figure in convert.items():
+        if name == "error":
+            continue
+        video = corpus.get(name, {})
+        rows.append([name, video.get("description", ""), _number(video.get("size_mb"), 0, " MB"), figure["iterations"],
+                     _number(figure["bare_ffmpeg_seconds"], 3), _number(figure["converter_seconds"], 3),
+                     _number(figure["ffprobe_seconds"], 3), _number(figure["ratio"], 3, "x")])
+    if rows:
+        out += [_table(["file", "what", "size", "runs", "bare ffmpeg (s)", "converter (s)", "ffprobe alone (s)",
+                        "ratio"], rows), ""]
+    return out
+
+
+def _end_to_end_section(end_to_end):
+    out = ["## 2. End to end", "",
+           "From the first byte of the upload to the email in the SMTP sink. The split comes from the job's step "
+           "timestamps (GET /jobs/<id>: uploaded, picked_up, converted, stored, notified) and the client's clock: "
+           "upload = start -> `uploaded` (body sent, ffprobe, GridFS write, job insert); queue wait = `uploaded` -> "
+           "`picked_up`; store = `converted` -> `stored`; notify = `stored` -> email. **The fetch from GridFS has no "
+           "timestamp of its own**: the bench times a GridFS read of the same file itself, and convert is "
+           "`picked_up` -> `converted` less that read. The baseline is bare ffmpeg plus one GridFS write of the "
+           "file (pipeline.storage, as the gateway writes), measured in the same run.", ""]
+    out += _error_lines(end_to_end)
+    rows = []
+    for name, figure in end_to_end.items():
+        if name == "error":
+            continue
+        split = figure["split_seconds"]
+        rows.append([name, _number(figure["total_seconds"], 1), _number(figure["ratio_to_bare_ffmpeg"], 2, "x"),
+                     *(_number(split[step], 2) for step in SPLIT_STEPS),
+                     _number(figure["gridfs_write_seconds"], 2), _number(figure["baseline_seconds"], 1),
+                     _number(figure["ratio_to_baseline"], 2, "x"), figure["mp3_check"] or figure["error"] or "-"])
+    if rows:
+        out += [_table(["file", "total (s)", "/ bare ffmpeg", "upload", "queue wait", "fetch*", "convert", "store",
+                        "notify", "GridFS write (s)", "baseline (s)", "/ baseline", "MP3 / error"], rows), ""]
+        out += ["\\* fetch: a GridFS read of the same file timed by the bench, not a step of the job.", ""]
+        for name, figure in end_to_end.items():
+            if name != "error" and figure.get("gridfs_read_error"):
+                out += [f"- {name}: the bench's own GridFS read of the file failed: `{figure['gridfs_read_error']}`"]
+        out += [""]
+    return out
+
+
+def _memory_section(memory):
+    out = ["## 3. Memory", "",
+           "Peak RSS sampled every 50 ms (psutil) during the end-to-end runs: the gunicorn worker (the largest of "
+           "the workers, never the master) and the converter; \"with children\" adds, at the same instant, the "
+           "ffprobe/ffmpeg they run, as a container's limit would count them.", ""]
+    out += _error_lines(memory)
+    rows = []
+    for name, per_file in memory.get("files", {}).items():
+        for component in COMPONENTS:
+            sample = per_file.get(component) or {}
+            rows.append([name, component, _number(sample.get("idle_mb"), 1), _number(sample.get("peak_mb"), 1),
+                         sample.get("peak_phase", "-"), _number(sample.get("peak_with_children_mb"), 1),
+                         sample.get("peak_with_children_phase", "-"), "yes" if per_file.get("job_completed") else "no"])
+    if rows:
+        out += [_table(["file", "process", "idle (MB)", "peak (MB)", "during", "peak with children (MB)", "during",
+                        "job completed"], rows), ""]
+    return out
+
+
+def _throughput_section(throughput):
+    out = ["## 4. Throughput", ""]
+    out += _error_lines(throughput)
+    if "runs" not in throughput:
+        return out
+    out += [f"{throughput['uploads']} uploads of the {throughput['file']} file from {throughput['clients']} concurrent "
+            "clients; latency is upload start -> email.", ""]
+    rows = [[converters, run["jobs_done"], run["upload_errors"], run["jobs_lost"], _number(run["wall_seconds"], 1),
+             _number(run["jobs_per_minute"], 1), _number(run["latency_p50_seconds"], 2),
+             _number(run["latency_p95_seconds"], 2)] for converters, run in throughput["runs"].items()]
+    out += [_table(["converters", "jobs done", "upload errors", "lost", "wall (s)", "jobs/min", "p50 (s)", "p95 (s)"],
+                   rows), "", f"Speed-up with 2 converters: **{throughput['speedup']:.2f}x**.", "",
+            "CPU seconds during each run (psutil; children such as ffmpeg count with their parent):", ""]
+    names = list(next(iter(throughput["runs"].values()))["cpu_seconds"])
+    out += [_table(["converters", *names],
+                   [[converters, *(_number(run["cpu_seconds"][name], 1) for name in names)]
+                    for converters, run in throughput["runs"].items()]), ""]
+    return out
+
+
+def _gateway_section(gateway):
+    out = ["## 5. Gateway", ""]
+    out += _error_lines(gateway)
+    if "requests_per_second" not in gateway:
+        return out
+    out += [f"wrk on loopback, {gateway['threads']} threads, {gateway['connections']} connections, "
+            f"{gateway['seconds']} s, authenticated `GET /jobs/<id>` (gunicorn gthread as configured in "
+            "gateway/gunicorn.conf.py).", "",
+            _table(["req/s", "requests", "p50 (ms)", "p90 (ms)", "p99 (ms)", "non-2xx", "socket errors",
+                    "workers started during the run"],
+                   [[_number(gateway["requests_per_second"], 0), gateway["requests"],
+                     _number(gateway["latency_p50_ms"], 1), _number(gateway["latency_p90_ms"], 1),
+                     _number(gateway["latency_p99_ms"], 1), gateway["non_2xx_responses"], gateway["socket_errors"],
+                     gateway["gateway_workers_started_during_run"]]]), ""]
+    return out
+
+
+def _findings_section(findings, targets):
+    if not findings:
+        return []
+    titles = {target["id"]: target["title"] for target in targets}
+    out = ["## Profiles of the misses", "",
+           "Each finding below comes from a measurement taken for it: py-spy profiles (100 samples/s; the raw "
+           "`.folded.txt` opens in speedscope or flamegraph.pl, the `.svg` is a flame graph of the same samples), "
+           "the RSS timeline, or the CPU account of the run.", ""]
+    for target_id, finding in findings.items():
+        out += [f"### {titles.get(target_id, target_id)}", ""]
+        if "error" in finding:
+            out += [f"Profiling failed: `{finding['error']}`", ""]
+            continue
+        out += [f"- {note}" for note in finding.get("notes", [])]
+        summaries = finding.get("profile") or {}
+        if "samples" in summaries:
+            summaries = {"": summaries}
+        for part, summary in summaries.items():
+            out += _profile_lines(part, summary)
+        if finding.get("files"):
+            out += ["- Files: " + ", ".join(f"[{name}]({name})" for name in finding["files"])]
+        out += [""]
+    return out
+
+
+def _profile_lines(part, summary):
+    root = summary.get("root")
+    scope = f"inside `{root[0]}()` ({root[1]})" if root else "all samples"
+    prefix = f"{part}: " if part else ""
+    if not summary.get("samples"):
+        return [f"- {prefix}no samples {scope}"]
+
+    def listed(key):
+        return ", ".join(f"{item['what']} {item['percent']}%" for item in summary[key][:8]) or "-"
+
+    return [
+        f"- {prefix}{summary['samples']} samples, {scope}.",
+        f"  - Self time by package: {listed('self_by_package')}.",
+        f"  - Self time by function: {listed('self_by_function')}.",
+        f"  - Project functions on the stack (inclusive): {listed('inclusive_project_functions')}.",
+        f"  - Library functions on the stack (inclusive): {listed('inclusive_library_functions')}.",
+    ]
+
+
+def _attempt_chart(path, plan, figures, targets):
+    try:
+        draw_chart(path, plan, figures, targets)
+        return True
+    except Exception as error:  # noqa: BLE001 - the tables stand without the chart
+        print(f"[bench] chart not drawn: {error!r}")
+        return False
+
+
+def draw_chart(path, plan, figures, targets):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(2, 3, figsize=(16, 9))
+    figure.suptitle(f"make bench ({plan.mode} run)")
+
+    convert = {name: value for name, value in figures.get("convert", {}).items() if name != "error"}
+    end_to_end = {name: value for name, value in figures.get("end_to_end", {}).items() if name != "error"}
+
+    ratios = axes[0][0]
+    names = list(convert)
+    ratios.bar([f"{name}\nconvert" for name in names], [convert[name]["ratio"] for name in names], color="tab:blue")
+    ratios.axhline(1.05, color="tab:red", linestyle="--", label="target 1.05x")
+    target_name = plan.target_file
+    if end_to_end.get(target_name, {}).get("ratio_to_baseline"):
+        ratios.bar([f"{target_name}\nend to end"], [end_to_end[target_name]["ratio_to_baseline"]], color="tab:orange")
+        ratios.axhline(1.5, color="tab:orange", linestyle=":", label="target 1.5x (end to end / baseline)")
+    ratios.set_title("Ratios to bare ffmpeg (+ GridFS write)")
+    ratios.legend(fontsize=7)
+
+    split = axes[0][1]
+    bottoms = [0.0] * len(end_to_end)
+    labels = list(end_to_end)
+    for step in ("upload", "queue_wait", "fetch_from_gridfs", "convert", "store", "notify"):
+        values = [end_to_end[name]["split_seconds"].get(step) or 0 for name in labels]
+        split.bar(labels, values, bottom=bottoms, label=step.replace("_", " "))
+        bottoms = [bottom + value for bottom, value in zip(bottoms, values)]
+    split.set_yscale("symlog", linthresh=1)
+    split.set_ylabel("seconds")
+    split.set_title("End to end: where the time goes")
+    split.legend(fontsize=7)
+
+    memory_axes = axes[0][2]
+    memory = figures.get("memory", {}).get("files", {})
+    bars, values = [], []
+    for name, per_file in memory.items():
+        for component in ("gateway worker", "converter"):
+            sample = per_file.get(component) or {}
+            bars.append(f"{component}\n{name}")
+            values.append(sample.get("peak_with_children_mb") or 0)
+    memory_axes.bar(bars, values, color="tab:green")
+    memory_axes.axhline(150, color="tab:red", linestyle="--", label="target 150 MB")
+    memory_axes.set_title("Peak RSS with children (MB)")
+    memory_axes.tick_params(axis="x", labelsize=7)
+    memory_axes.legend(fontsize=7)
+
+    runs = figures.get("throughput", {}).get("runs", {})
+    jobs = axes[1][0]
+    jobs.bar([f"{converters} converter(s)" for converters in runs], [run["jobs_per_minute"] for run in runs.values()],
+             color="tab:purple")
+    if "1" in runs:
+        jobs.axhline(1.8 * runs["1"]["jobs_per_minute"], color="tab:red", linestyle="--", label="target: 1.8x of 1")
+        jobs.legend(fontsize=7)
+    jobs.set_title("Throughput (jobs/min)")
+
+    latency = axes[1][1]
+    positions = range(len(runs))
+    latency.bar([position - 0.2 for position in positions], [run["latency_p50_seconds"] for run in runs.values()],
+                width=0.4, label="p50")
+    latency.bar([position + 0.2 for position in positions], [run["latency_p95_seconds"] for run in runs.values()],
+                width=0.4, label="p95")
+    latency.set_xticks(list(positions), [f"{converters} converter(s)" for converters in runs])
+    latency.set_title("Upload-to-email latency (s)")
+    latency.legend(fontsize=7)
+
+    gateway_axes = axes[1][2]
+    gateway = figures.get("gateway", {})
+    if "requests_per_second" in gateway:
+        gateway_axes.bar(["GET /jobs/<id>"], [gateway["requests_per_second"]], color="tab:cyan")
+        gateway_axes.axhline(1000, color="tab:red", linestyle="--", label="target 1000 req/s")
+        gateway_axes.legend(fontsize=7)
+        gateway_axes.set_title(f"Gateway req/s (p99 {gateway['latency_p99_ms']:.0f} ms)")
+
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)

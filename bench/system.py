@@ -1,0 +1,363 @@
+"""The system under test: the four services started as real processes, as `make run` starts them.
+
+Everything the bench starts is its own, so it can run beside the test suite on the same stack: a
+fresh RabbitMQ vhost, a fresh MySQL database, fresh keys, an SMTP sink of its own writing to a
+Maildir in a temporary directory, and free loopback ports. MongoDB is shared (the services name
+their databases themselves), so the bench deletes the jobs it made through the API before it
+stops. `running()` undoes all of it however the bench ends, Ctrl-C included.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import MySQLdb
+import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from pipeline import broker
+
+logger = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[1]
+STACK_SCRIPT = REPO / "scripts" / "stack.sh"
+VENV_BIN = Path(sys.executable).parent
+READY_TIMEOUT_SECONDS = 60
+STOP_TIMEOUT_SECONDS = 40
+RABBITMQCTL_TIMEOUT_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Stack:
+    """Where the local stack's servers listen: the variables and defaults of scripts/stack.sh."""
+
+    rabbitmq_port: int
+    mysql_port: int
+    mongo_port: int
+
+    @classmethod
+    def from_env(cls, environ=os.environ):
+        return cls(
+            rabbitmq_port=int(environ.get("RABBITMQ_PORT", 5672)),
+            mysql_port=int(environ.get("MYSQL_PORT", 3306)),
+            mongo_port=int(environ.get("MONGO_PORT", 27017)),
+        )
+
+    @property
+    def mongo_uri(self):
+        return f"mongodb://127.0.0.1:{self.mongo_port}/"
+
+    def server_pid(self, name):
+        """The pid of one of the stack's servers (mongo, rabbitmq, mysql), from its pid file."""
+        try:
+            return int((REPO / ".stack" / name / f"{name}.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def http_ready(url):
+    try:
+        return requests.get(url, timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def smtp_ready(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as connection:
+            return connection.recv(3) == b"220"
+    except OSError:
+        return False
+
+
+@dataclass
+class ServiceProcess:
+    """One process the bench started, in a session of its own, its output kept in a log file."""
+
+    name: str
+    argv: list
+    env: dict
+    is_ready: object  # () -> bool
+    log_path: Path
+    process: subprocess.Popen | None = field(default=None, repr=False)
+
+    @property
+    def pid(self):
+        return self.process.pid
+
+    def start(self):
+        with open(self.log_path, "ab") as log:
+            # A session of its own: the whole group (gunicorn's workers, ffmpeg) can be signalled
+            # at once, and a Ctrl-C in the bench's terminal reaches the bench only.
+            self.process = subprocess.Popen(self.argv, cwd=REPO, env=self.env, stdout=log,
+                                            stderr=subprocess.STDOUT, start_new_session=True)
+        return self
+
+    def wait_ready(self, timeout=READY_TIMEOUT_SECONDS):
+        deadline = time.monotonic() + timeout
+        while not self.is_ready():
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{self.log_tail()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.name} was not ready within {timeout}s:\n{self.log_tail()}")
+            time.sleep(0.2)
+
+    def terminate(self):
+        """Ask the process group to stop (SIGTERM) without waiting."""
+        if self.process is not None and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+
+    def stop(self, timeout=STOP_TIMEOUT_SECONDS):
+        """SIGTERM the process group; SIGKILL it if it is still there after ``timeout``."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            logger.warning("%s ignored SIGTERM for %ss; killing it", self.name, timeout)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def log_tail(self, lines=30):
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def log_lines(self):
+        try:
+            return self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return []
+
+
+@dataclass
+class System:
+    """The running system: where its services listen, and the handles to stop them."""
+
+    stack: Stack
+    work_dir: Path
+    amqp_url: str
+    env: dict
+    gateway_url: str
+    mail_dir: Path
+    services: dict
+    converters: list
+
+    @property
+    def gateway(self):
+        return self.services["gateway"]
+
+    def gateway_workers(self):
+        """The pids of gunicorn's workers (the master's children), not the master itself."""
+        import psutil  # a bench-only dependency, installed by bench/run.sh
+
+        try:
+            return [child.pid for child in psutil.Process(self.gateway.pid).children()]
+        except psutil.NoSuchProcess:
+            return []
+
+    def add_converter(self):
+        """Start one more converter process, consuming the same queue; return it once ready."""
+        number = len(self.converters) + 1
+        converter = worker_process(f"converter-{number}", "converter", self.env, self.work_dir)
+        self.services[converter.name] = converter
+        self.converters.append(converter)
+        converter.start().wait_ready()
+        return converter
+
+    def remove_converter(self, converter):
+        converter.stop()
+        self.converters.remove(converter)
+        del self.services[converter.name]
+
+    def dead_letter_count(self):
+        """Messages in the bench vhost's dead-letter queues: work a converter or the notification
+        service gave up on."""
+        connection = broker.connect(self.amqp_url)
+        try:
+            channel = connection.channel()
+            return sum(channel.queue_declare(queue, passive=True).method.message_count
+                       for queue in ("video.dead", "mp3.dead"))
+        finally:
+            connection.close()
+
+
+def worker_process(name, module, env, work_dir):
+    port = free_port()
+    return ServiceProcess(
+        name=name,
+        argv=[sys.executable, "-m", module],
+        env={**env, "HEALTH_PORT": str(port)},
+        is_ready=lambda: http_ready(f"http://127.0.0.1:{port}/readyz"),
+        log_path=work_dir / "logs" / f"{name}.log",
+    )
+
+
+def gunicorn_process(name, env, work_dir, port):
+    return ServiceProcess(
+        name=name,
+        argv=[str(VENV_BIN / "gunicorn"), "-c", f"{name}/gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
+              f"{name}.wsgi:app"],
+        env=env,
+        is_ready=lambda: http_ready(f"http://127.0.0.1:{port}/readyz"),
+        log_path=work_dir / "logs" / f"{name}.log",
+    )
+
+
+@contextlib.contextmanager
+def running(stack: Stack, work_dir: Path):
+    """Start the system in ``work_dir`` and yield it; stop it and remove what it made on exit."""
+    # The whole Maildir layout: Python's mailbox.Maildir makes tmp/new/cur only when the
+    # directory itself is missing, and the SMTP sink's delivery needs tmp/.
+    for name in ("logs", "secrets", "mail/tmp", "mail/new", "mail/cur", "tmp"):
+        (work_dir / name).mkdir(parents=True, exist_ok=True)
+    suffix = uuid.uuid4().hex[:12]
+    cleanups = []  # run newest first, each whatever the others did
+    try:
+        vhost = f"bench-{suffix}"
+        add_vhost(vhost)
+        cleanups.append(lambda: delete_vhost(vhost))
+        database = f"auth_bench_{suffix}"
+        create_database(stack, database)
+        cleanups.append(lambda: drop_database(stack, database))
+        secrets = write_secrets(work_dir / "secrets")
+
+        ports = {name: free_port() for name in ("auth", "gateway", "smtp")}
+        env = {
+            **os.environ,
+            "ENVIRONMENT": "development",
+            "LOG_LEVEL": "INFO",
+            "PYTHONUNBUFFERED": "1",
+            "AMQP_URL": f"amqp://guest:guest@127.0.0.1:{stack.rabbitmq_port}/{vhost}",
+            "MONGODB_URI": stack.mongo_uri,
+            "MYSQL_HOST": "127.0.0.1",
+            "MYSQL_PORT": str(stack.mysql_port),
+            "MYSQL_DATABASE": database,
+            "AUTH_URL": f"http://127.0.0.1:{ports['auth']}",
+            "JWT_PRIVATE_KEY_FILE": str(secrets["jwt"]),
+            "DOWNLOAD_LINK_SECRET_FILE": str(secrets["link"]),
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(ports["smtp"]),
+            "PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['gateway']}",
+            "UPLOAD_DIR": str(work_dir / "tmp"),
+            "WORK_DIR": str(work_dir / "tmp"),
+        }
+        # A GUNICORN_BIND from the caller's shell would move the servers off their ports.
+        env.pop("GUNICORN_BIND", None)
+        services = {
+            "smtp": ServiceProcess(
+                name="smtp",
+                # -n: as root aiosmtpd would switch to "nobody", who cannot write the Maildir.
+                argv=[sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{ports['smtp']}",
+                      "-c", "aiosmtpd.handlers.Mailbox", str(work_dir / "mail")],
+                env=env, is_ready=lambda: smtp_ready(ports["smtp"]), log_path=work_dir / "logs" / "smtp.log",
+            ),
+            "auth": gunicorn_process("auth", env, work_dir, ports["auth"]),
+            "gateway": gunicorn_process("gateway", env, work_dir, ports["gateway"]),
+            "converter": worker_process("converter", "converter", env, work_dir),
+            "notification": worker_process("notification", "notification", env, work_dir),
+        }
+        cleanups.append(lambda: stop_all(services))
+        for service in services.values():
+            service.start()
+        for service in services.values():
+            service.wait_ready()
+        yield System(stack=stack, work_dir=work_dir, amqp_url=env["AMQP_URL"], env=env,
+                     gateway_url=f"http://127.0.0.1:{ports['gateway']}", mail_dir=work_dir / "mail",
+                     services=services, converters=[services["converter"]])
+    finally:
+        for cleanup in reversed(cleanups):
+            _quietly(cleanup)
+
+
+def stop_all(services):
+    """SIGTERM every service at once, then wait for each (bounded), so they drain side by side."""
+    for service in services.values():
+        _quietly(service.terminate)
+    for service in services.values():
+        _quietly(service.stop)
+
+
+def _quietly(step):
+    try:
+        step()
+    except Exception:  # noqa: BLE001 - one failed clean-up step must not skip the others
+        logger.warning("clean-up step failed", exc_info=True)
+
+
+def rabbitmqctl(*args):
+    subprocess.run([str(STACK_SCRIPT), "rabbitmqctl", *args], check=True, capture_output=True, text=True,
+                   timeout=RABBITMQCTL_TIMEOUT_SECONDS)
+
+
+def add_vhost(vhost):
+    rabbitmqctl("add_vhost", vhost)
+    rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+
+
+def delete_vhost(vhost):
+    rabbitmqctl("delete_vhost", vhost)
+
+
+def _mysql(stack):
+    return MySQLdb.connect(host="127.0.0.1", port=stack.mysql_port, user="auth", password="auth")
+
+
+def create_database(stack, name):
+    """A fresh database with the auth schema of mysql-init/, under the bench's own name."""
+    schema = "\n".join(path.read_text() for path in sorted((REPO / "mysql-init").glob("*.sql")))
+    connection = _mysql(stack)
+    try:
+        cursor = connection.cursor()
+        cursor.execute(f"CREATE DATABASE `{name}`")
+        # The init scripts name the `auth` database; point them at the bench's copy instead.
+        for statement in schema.split(";"):
+            statement = statement.strip()
+            if not statement or statement.upper().startswith("CREATE DATABASE"):
+                continue
+            cursor.execute(statement.replace("USE auth", f"USE `{name}`"))
+    finally:
+        connection.close()
+
+
+def drop_database(stack, name):
+    connection = _mysql(stack)
+    try:
+        connection.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
+    finally:
+        connection.close()
+
+
+def write_secrets(directory: Path):
+    """A JWT signing key and a download-link secret made for this run only."""
+    key = Ed25519PrivateKey.generate()
+    jwt_key = directory / "jwt-private.pem"
+    link_key = directory / "download-link.key"
+    jwt_key.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    link_key.write_text(os.urandom(32).hex())
+    for path in (jwt_key, link_key):
+        path.chmod(0o600)
+    return {"jwt": jwt_key, "link": link_key}
+
