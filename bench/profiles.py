@@ -124,11 +124,48 @@ def summarize(folded_path: Path, root=None, top=10):
     return {
         "root": root,
         "samples": total,
+        "project_call_tree": project_call_tree(stacks, total),
         "self_by_package": shares(by_package),
         "self_by_function": shares(self_time),
         "inclusive_project_functions": shares(inclusive, is_project),
         "inclusive_library_functions": shares(inclusive, lambda label: not is_project(label)),
     }
+
+
+def project_call_tree(stacks, total, min_percent=2.0, max_depth=4):
+    """The project's own functions below the root, as a tree with each one's share of samples.
+
+    Library frames are skipped over, so `get_job -> Jobs.get_owned` reads as a call even though
+    pymongo and Flask frames lie between: what a reader of this repository can change. Returns
+    [{"depth", "what", "percent"}] in tree order; the samples with no project frame below the
+    root are one entry of their own.
+    """
+    tree = {}
+    outside = 0
+    for frames, count in stacks:
+        path = [frame for frame in frames[1:] if package_of(frame) in PROJECT_PACKAGES][:max_depth]
+        if not path:
+            outside += count
+        level = tree
+        for frame in path:
+            node = level.setdefault(frame, {"count": 0, "children": {}})
+            node["count"] += count
+            level = node["children"]
+
+    entries = []
+
+    def walk(level, depth):
+        for frame, node in sorted(level.items(), key=lambda item: -item[1]["count"]):
+            percent = round(100 * node["count"] / total, 1)
+            if percent >= min_percent:
+                entries.append({"depth": depth, "what": frame, "percent": percent})
+                walk(node["children"], depth + 1)
+
+    walk(tree, 0)
+    if outside:
+        entries.append({"depth": 0, "what": "(no project function below the root: libraries, server, idle)",
+                        "percent": round(100 * outside / total, 1)})
+    return entries
 
 
 def render_flame_graph(folded_path: Path, svg_path: Path, title, root=None, min_share=0.005):

@@ -83,10 +83,14 @@ def _convert_section(convert, corpus):
         video = corpus.get(name, {})
         rows.append([name, video.get("description", ""), _number(video.get("size_mb"), 0, " MB"), figure["iterations"],
                      _number(figure["bare_ffmpeg_seconds"], 3), _number(figure["converter_seconds"], 3),
-                     _number(figure["ffprobe_seconds"], 3), _number(figure["ratio"], 3, "x")])
+                     _number(figure["ffprobe_seconds"], 3), f"**{_number(figure['ratio'], 3, 'x')}**",
+                     _number(figure["bare_ffmpeg_cpu_seconds"], 3), _number(figure["converter_cpu_seconds"], 3),
+                     _number(figure["cpu_ratio"], 3, "x")])
     if rows:
         out += [_table(["file", "what", "size", "runs", "bare ffmpeg (s)", "converter (s)", "ffprobe alone (s)",
-                        "ratio"], rows), ""]
+                        "ratio", "bare ffmpeg CPU (s)", "converter CPU (s)", "CPU ratio"], rows), "",
+                "CPU: user + system time of the child processes (ffmpeg; ffprobe and ffmpeg for the converter), "
+                "which load from elsewhere on the machine does not inflate the way it does wall time.", ""]
     return out
 
 
@@ -95,7 +99,7 @@ def _end_to_end_section(end_to_end):
            "From the first byte of the upload to the email in the SMTP sink. The split comes from the job's step "
            "timestamps (GET /jobs/<id>: uploaded, picked_up, converted, stored, notified) and the client's clock: "
            "upload = start -> `uploaded` (body sent, ffprobe, GridFS write, job insert); queue wait = `uploaded` -> "
-           "`picked_up`; store = `converted` -> `stored`; notify = `stored` -> email. **The fetch from GridFS has no "
+           "`picked_up`; store = `converted` -> `stored` (the MP3 written to GridFS); notify = `stored` -> email (job marked done, source video deleted from GridFS, `mp3` message, the notification service's SMTP send). **The fetch from GridFS has no "
            "timestamp of its own**: the bench times a GridFS read of the same file itself, and convert is "
            "`picked_up` -> `converted` less that read. The baseline is bare ffmpeg plus one GridFS write of the "
            "file (pipeline.storage, as the gateway writes), measured in the same run.", ""]
@@ -113,6 +117,11 @@ def _end_to_end_section(end_to_end):
         out += [_table(["file", "total (s)", "/ bare ffmpeg", "upload", "queue wait", "fetch*", "convert", "store",
                         "notify", "GridFS write (s)", "baseline (s)", "/ baseline", "MP3 / error"], rows), ""]
         out += ["\\* fetch: a GridFS read of the same file timed by the bench, not a step of the job.", ""]
+        out += ["The upload, from the client's side: when its last byte left, and when the 202 came back.", "",
+                _table(["file", "body sent (s)", "body sent -> `uploaded` (s)", "202 received (s)"],
+                       [[name, _number(figure["upload_body_sent_seconds"], 2),
+                         _number(figure["upload_after_body_seconds"], 2), _number(figure["accepted_seconds"], 2)]
+                        for name, figure in end_to_end.items() if name != "error"]), ""]
         for name, figure in end_to_end.items():
             if name != "error" and figure.get("gridfs_read_error"):
                 out += [f"- {name}: the bench's own GridFS read of the file failed: `{figure['gridfs_read_error']}`"]
@@ -211,8 +220,12 @@ def _profile_lines(part, summary):
     def listed(key):
         return ", ".join(f"{item['what']} {item['percent']}%" for item in summary[key][:8]) or "-"
 
+    tree = [f"{'  ' * (entry['depth'] + 2)}- {entry['what']}: {entry['percent']}%"
+            for entry in summary.get("project_call_tree", [])]
     return [
         f"- {prefix}{summary['samples']} samples, {scope}.",
+        "  - The project's functions below it (share of those samples; library frames between them skipped):",
+        *tree,
         f"  - Self time by package: {listed('self_by_package')}.",
         f"  - Self time by function: {listed('self_by_function')}.",
         f"  - Project functions on the stack (inclusive): {listed('inclusive_project_functions')}.",

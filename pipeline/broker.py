@@ -172,6 +172,7 @@ class Consumer:
         self.shutdown_grace_seconds = shutdown_grace_seconds
         self.should_stop = False
         self.connected = False
+        self._consumer_tag = None
         self._in_flight = 0
         self._in_flight_lock = threading.Lock()
 
@@ -218,7 +219,7 @@ class Consumer:
             channel = connection.channel()
             declare_topology(channel, self.max_deliveries)
             channel.basic_qos(prefetch_count=self.prefetch)
-            channel.basic_consume(
+            self._consumer_tag = channel.basic_consume(
                 self.queue,
                 functools.partial(self._on_message, connection),
             )
@@ -226,10 +227,26 @@ class Consumer:
             logger.info("consuming from queue %s", self.queue)
             while not self.should_stop:
                 connection.process_data_events(time_limit=1)
+            self._stop_deliveries(channel)
             self._drain(connection)
         finally:
             if connection.is_open:
                 connection.close()
+
+    def _stop_deliveries(self, channel):
+        """Cancel the subscription, so that a stopping consumer is sent nothing more.
+
+        The broker counts every message handed back against the queue's delivery limit. Without
+        this, a message requeued at shutdown (or the next one, once an ack frees the prefetch
+        slot) would be delivered straight back to this consumer, only to be handed back again.
+        """
+        if self._consumer_tag is None or not channel.is_open:
+            return
+        consumer_tag, self._consumer_tag = self._consumer_tag, None
+        # Whatever was already on its way is handed back; with prefetch 1 and a message in hand,
+        # nothing can be.
+        for method, _properties, _body in channel.basic_cancel(consumer_tag):
+            channel.basic_nack(method.delivery_tag, requeue=True)
 
     def _drain(self, connection):
         """On shutdown, keep the connection serviced while the message in hand finishes."""
@@ -285,13 +302,16 @@ class Consumer:
         # pika is not thread-safe: the ack must be sent from the connection's own thread. The
         # message counts as in flight until then, so a shutdown waits for the ack to go out.
         try:
-            connection.add_callback_threadsafe(functools.partial(self._settle, settle))
+            connection.add_callback_threadsafe(functools.partial(self._settle, channel, settle))
         except (*CONNECTION_ERRORS, pika.exceptions.AMQPError):
             logger.warning("connection closed before the message could be settled; it will be redelivered")
             self._finished_one()
 
-    def _settle(self, settle):
+    def _settle(self, channel, settle):
         try:
+            if self.should_stop:
+                # Before the ack or requeue frees the prefetch slot (see _stop_deliveries).
+                self._stop_deliveries(channel)
             settle()
         finally:
             self._finished_one()

@@ -44,6 +44,11 @@ class ConversionCancelled(Exception):
     """The conversion was stopped because the worker is shutting down."""
 
 
+class ConversionInterrupted(Exception):
+    """ffmpeg was killed from outside (the OOM killer, an operator): the file is not to blame,
+    so this is an ordinary error, which the consumer retries."""
+
+
 @dataclass(frozen=True)
 class MediaInfo:
     duration_seconds: float | None
@@ -59,7 +64,8 @@ def probe(path):
         path,
     ]
     try:
-        result = subprocess.run(command, capture_output=True, timeout=PROBE_TIMEOUT_SECONDS, check=False)
+        result = subprocess.run(command, capture_output=True, timeout=PROBE_TIMEOUT_SECONDS, check=False,
+                                process_group=0)
     except subprocess.TimeoutExpired:
         raise MediaError("The file could not be read as audio or video in time.") from None
     if result.returncode != 0:
@@ -109,8 +115,12 @@ def extract_mp3(source_path, target_path, preset=None, on_progress=None, should_
     """
     info = probe(source_path)
     command = mp3_command(source_path, target_path, info, preset)
+    # ffprobe and ffmpeg run in a process group of their own (process_group=0). In ours, a
+    # Ctrl-C or a stop signal sent to the whole group would kill them mid-file, and the exit
+    # status would read as a broken file: the job would fail for good while the worker was only
+    # stopping. The worker stops ffmpeg itself, through should_cancel.
     with subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace"
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace", process_group=0
     ) as ffmpeg:
         # A damaged file can make ffmpeg print hundreds of kilobytes of decoding errors; unread,
         # they would fill the stderr pipe and block ffmpeg while we wait on stdout. So stderr is
@@ -130,6 +140,11 @@ def extract_mp3(source_path, target_path, preset=None, on_progress=None, should_
         returncode = ffmpeg.wait()
         stderr_reader.join()
     if returncode != 0:
+        if should_cancel is not None and should_cancel():
+            # Stopping, and ffmpeg ended early: whatever ended it, it was not the file.
+            raise ConversionCancelled(source_path)
+        if returncode < 0:
+            raise ConversionInterrupted(f"ffmpeg was killed by signal {-returncode}")
         logger.warning("ffmpeg failed (%s): %s", returncode, "".join(stderr_tail).strip()[-1000:])
         raise MediaError("The audio track could not be decoded.")
     return info

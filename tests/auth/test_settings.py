@@ -28,6 +28,10 @@ def test_development_defaults_need_no_environment():
     assert settings.jwt_previous_public_key_files == ()
     assert (settings.jwt_issuer, settings.jwt_audience) == ("mp3-auth", "mp3-gateway")
     assert settings.jwt_ttl_seconds == 3600
+    assert settings.login_failure_window_seconds == 900
+    assert settings.max_login_failures_per_account == 5
+    assert settings.max_login_failures_per_address == 20
+    assert settings.trusted_proxy_count == 1
 
 
 def test_values_are_converted_to_their_types():
@@ -92,6 +96,10 @@ def test_production_refuses_the_development_placeholder_password():
         ("MYSQL_PORT", "70000"),
         ("JWT_TTL_SECONDS", "1.5"),
         ("JWT_TTL_SECONDS", "0"),
+        ("LOGIN_FAILURE_WINDOW_SECONDS", "0"),
+        ("MAX_LOGIN_FAILURES_PER_ACCOUNT", "five"),
+        ("MAX_LOGIN_FAILURES_PER_ADDRESS", "0"),
+        ("TRUSTED_PROXY_COUNT", "6"),
     ],
 )
 def test_a_malformed_value_is_refused_naming_the_variable(name, value):

@@ -199,3 +199,35 @@ def test_a_conversion_stopped_by_shutdown_leaves_no_files_and_the_job_to_retry(
     job = job_store.get(body["job_id"])
     assert (job["state"], job["mp3_fid"]) == ("converting", None)
     assert videos.open(body["video_fid"]).length > 0, "the source is kept for the next attempt"
+
+
+class SourceTakenByAnotherDelivery(storage.Bucket):
+    """The real videos bucket, where another delivery of the same job finishes it (and deletes its
+    source, as the converter does) just before this delivery copies the source."""
+
+    def __init__(self, client, job_store, job_id):
+        super().__init__(client, storage.VIDEOS_DB)
+        self._job_store = job_store
+        self._job_id = job_id
+
+    def copy_to(self, fid, target):
+        self._job_store.record_mp3(self._job_id, "0123456789abcdef01234567")
+        self._job_store.mark_done(self._job_id)
+        self.delete(fid)
+        super().copy_to(fid, target)
+
+
+def test_a_late_duplicate_that_finds_the_source_gone_does_not_fail_a_done_job(
+    mongo_client, mp3s, job_store, publisher, upload, work_dir, queue
+):
+    body = upload.video("race.mp4", seconds=1)
+    videos = SourceTakenByAnotherDelivery(mongo_client, job_store, body["job_id"])
+    worker = ConversionWorker(videos=videos, mp3s=mp3s, jobs=job_store, publisher=publisher, work_dir=work_dir)
+
+    worker.handle(body, delivery(body, attempt=2))
+
+    job = job_store.get(body["job_id"])
+    assert (job["state"], job["error"]) == ("done", None)
+    # The delivery that finished the job announces it; a "failed" announcement would email the
+    # user that a converted file could not be converted.
+    assert queue.collect(messages.MP3_QUEUE, body["job_id"], timeout=1) == []

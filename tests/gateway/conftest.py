@@ -35,6 +35,9 @@ LOGIN_EMAIL = "known@example.com"
 LOGIN_PASSWORD = "correct horse battery"
 LOGIN_TOKEN = "header.payload.signature"
 TAKEN_EMAIL = "taken@example.com"
+# auth answers a login for this account as it does after too many failed logins.
+THROTTLED_EMAIL = "throttled@example.com"
+THROTTLED_RETRY_AFTER = "600"
 
 
 def b64url(data):
@@ -89,6 +92,10 @@ class AuthStandIn:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 if self.path == "/login":
                     expected = base64.b64encode(f"{LOGIN_EMAIL}:{LOGIN_PASSWORD}".encode()).decode()
+                    throttled = base64.b64encode(f"{THROTTLED_EMAIL}:{LOGIN_PASSWORD}".encode()).decode()
+                    if self.headers.get("Authorization") == f"Basic {throttled}":
+                        refusal = {"error": {"code": "login_throttled", "message": "Too many failed logins."}}
+                        return self._reply(429, refusal, headers={"Retry-After": THROTTLED_RETRY_AFTER})
                     if self.headers.get("Authorization") == f"Basic {expected}":
                         return self._reply(200, LOGIN_TOKEN, content_type="text/plain; charset=utf-8",
                                            headers={"Cache-Control": "no-store"})
@@ -237,6 +244,11 @@ def gateway_env(gateway_amqp_url, mongo_uri, auth_server, link_secret_file, uplo
         "AUTH_URL": auth_server.url,
         "DOWNLOAD_LINK_SECRET_FILE": str(link_secret_file),
         "UPLOAD_DIR": str(upload_dir),
+        # The counters live in MongoDB, shared by every test and every test run on this machine,
+        # and most tests come from 127.0.0.1: only the rate-limit tests set limits that bite.
+        "LOGIN_RATE_LIMIT": "100000/60",
+        "REGISTER_RATE_LIMIT": "100000/60",
+        "UPLOAD_RATE_LIMIT": "100000/60",
     }
 
 

@@ -32,6 +32,26 @@ UNTHROTTLED = {
 }
 
 
+def test_the_document_is_served_and_describes_every_route_of_the_app(app, client):
+    response = client.get("/openapi.json")
+
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
+    document = response.json
+    assert document["openapi"].startswith("3.")
+    routes = {
+        (rule.rule.replace("<", "{").replace(">", "}"), method.lower())
+        for rule in app.url_map.iter_rules() if rule.endpoint != "static"
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+    described = {
+        (path, method)
+        for path, operations in document["paths"].items()
+        for method in operations if method != "parameters"
+    }
+    assert described == routes
+
+
 @pytest.fixture(scope="module")
 def live_gateway(tmp_path_factory, stack, gateway_amqp_url, mongo_uri, mysql_database, secrets_dir):
     """auth and the gateway under gunicorn, as `make run` starts them; yields the gateway's URL."""
@@ -61,10 +81,13 @@ def live_gateway(tmp_path_factory, stack, gateway_amqp_url, mongo_uri, mysql_dat
     try:
         for service in services:
             service.start()
-        yield f"http://127.0.0.1:{ports['gateway']}"
-    finally:
+    except BaseException:
         for service in services:
-            service.kill() if service.process and service.process.poll() is None else None
+            service.kill()
+        raise
+    yield f"http://127.0.0.1:{ports['gateway']}"
+    for service in services:
+        service.stop()
 
 
 @pytest.fixture(scope="module")

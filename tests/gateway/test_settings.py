@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.settings import Settings, SettingsError
+from gateway.settings import RateLimit, Settings, SettingsError
 
 GUNICORN_CONF = Path(__file__).resolve().parents[2] / "gateway" / "gunicorn.conf.py"
 
@@ -27,6 +27,19 @@ def test_defaults_describe_the_local_development_stack(secret_file):
     assert settings.max_upload_bytes == 2147483648
     assert settings.max_deliveries == 3
     assert settings.upload_dir.is_dir()
+    assert settings.login_rate_limit == RateLimit(requests=10, seconds=60)
+    assert settings.register_rate_limit == RateLimit(requests=10, seconds=3600)
+    assert settings.upload_rate_limit == RateLimit(requests=60, seconds=3600)
+    assert settings.trusted_proxy_count == 0
+
+
+def test_rate_limits_are_read_as_requests_per_seconds(secret_file):
+    settings = Settings.from_env({"DOWNLOAD_LINK_SECRET_FILE": str(secret_file), "LOGIN_RATE_LIMIT": "5 / 30",
+                                  "UPLOAD_RATE_LIMIT": "100/86400", "TRUSTED_PROXY_COUNT": "2"})
+
+    assert settings.login_rate_limit == RateLimit(requests=5, seconds=30)
+    assert str(settings.upload_rate_limit) == "100/86400"
+    assert settings.trusted_proxy_count == 2
 
 
 def test_the_secret_is_read_once_as_the_file_text_and_kept_out_of_repr(secret_file):
@@ -64,6 +77,11 @@ def test_production_requires_the_download_link_secret_file_by_name(monkeypatch, 
         ({"ENVIRONMENT": "staging"}, "ENVIRONMENT must be one of development, production"),
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL must be"),
         ({"UPLOAD_DIR": "/nonexistent/uploads"}, "UPLOAD_DIR '/nonexistent/uploads' is not an existing directory"),
+        ({"LOGIN_RATE_LIMIT": "10 per minute"}, "LOGIN_RATE_LIMIT must be REQUESTS/SECONDS"),
+        ({"REGISTER_RATE_LIMIT": "0/60"}, "REGISTER_RATE_LIMIT must be REQUESTS/SECONDS with both at least 1"),
+        ({"UPLOAD_RATE_LIMIT": "10/0"}, "UPLOAD_RATE_LIMIT must be REQUESTS/SECONDS"),
+        ({"TRUSTED_PROXY_COUNT": "-1"}, "TRUSTED_PROXY_COUNT must be between 0 and 5"),
+        ({"TRUSTED_PROXY_COUNT": "9"}, "TRUSTED_PROXY_COUNT must be between 0 and 5"),
     ],
 )
 def test_a_wrong_value_stops_start_up_naming_the_variable(secret_file, changes, message):

@@ -1,0 +1,76 @@
+"""The same `video` message delivered more than once, as at-least-once delivery allows (a replay
+by an operator, a redelivery after a lost ack): one MP3 and one email per job, whatever happens."""
+import pytest
+
+from pipeline import messages
+from tests.conftest import PYTHON, ServiceProcess, free_port, make_video
+from tests.faults.conftest import (
+    mp3_blob_count, publish_video_message, ready_messages, video_blob_count, wait_for_log, wait_until_idle,
+)
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def video_message(mongo_client, job_id):
+    """The `video` message the gateway published for the job, rebuilt from the stored job."""
+    job = mongo_client["jobs"]["jobs"].find_one({"_id": job_id})
+    return {
+        "version": 1, "job_id": job["_id"], "correlation_id": job["correlation_id"], "video_fid": job["video_fid"],
+        "owner_id": job["owner_id"], "email": job["email"], "filename": job["filename"], "preset": job["preset"],
+    }
+
+
+@pytest.fixture
+def second_converter(system, tmp_path):
+    """Another converter on the same queue, as a scaled-out deployment runs them."""
+    port = free_port()
+    service = ServiceProcess(
+        name="converter-2", argv=[PYTHON, "-m", "converter"], env={**system.env, "HEALTH_PORT": str(port)},
+        health_url=f"http://127.0.0.1:{port}/healthz", log_path=tmp_path / "converter-2.log",
+    )
+    yield service
+    service.stop()
+
+
+def test_a_message_replayed_after_its_job_is_done_changes_nothing(
+    system, client, mail, mongo_client, amqp_url, tmp_path
+):
+    response = client.upload(make_video(tmp_path / "lecture.mp4", seconds=2))
+    job_id = response.json()["job_id"]
+    mp3_fid = client.wait_until_finished(job_id)["mp3_fid"]
+    mail.wait_for(client.email, timeout=60)
+    replay = video_message(mongo_client, job_id)
+
+    publish_video_message(amqp_url, replay)
+
+    wait_for_log(system["converter"], f"job {job_id} is already done")
+    wait_for_log(system["notification"], f"job {job_id} already notified")
+    wait_until_idle(amqp_url)
+    assert client.job(job_id)["mp3_fid"] == mp3_fid
+    assert mp3_blob_count(mongo_client, job_id) == 1
+    assert len(mail.messages_to(client.email)) == 1
+
+
+def test_two_copies_taken_by_two_converters_at_once_make_one_mp3_and_one_email(
+    system, client, mail, mongo_client, amqp_url, tmp_path, second_converter
+):
+    converter = system["converter"]
+    converter.stop()
+    try:
+        response = client.upload(make_video(tmp_path / "concert.mp4", seconds=20))
+        assert response.status_code == 202, response.text
+        job_id = response.json()["job_id"]
+        publish_video_message(amqp_url, video_message(mongo_client, job_id))
+        assert ready_messages(amqp_url, messages.VIDEO_QUEUE) == 2
+    finally:
+        converter.start()
+    second_converter.start()
+
+    assert client.wait_until_finished(job_id)["state"] == "done"
+    [email] = mail.wait_for(client.email, timeout=60)
+    wait_until_idle(amqp_url)
+    assert email["Message-ID"] == f"<job-{job_id}@mp3-converter>"
+    assert len(mail.messages_to(client.email)) == 1
+    assert mp3_blob_count(mongo_client, job_id) == 1
+    assert video_blob_count(mongo_client, job_id) == 0
+    assert client.job(job_id)["state"] == "done"

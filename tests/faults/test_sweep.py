@@ -1,0 +1,197 @@
+"""The sweep removes what nothing needs any more (MP3s past their retention, files no job owns,
+sources of finished jobs, uploads that never finished) and leaves everything in use alone.
+
+The first tests call sweep() on databases of their own. The last ones run the real thing on the
+shared databases, with a retention and grace of nine years and files dated ten years back, so
+that only the files made here are old enough to go.
+"""
+import datetime
+import io
+import re
+import subprocess
+import uuid
+
+import pytest
+import requests
+from bson import Binary, ObjectId
+
+from converter.sweep import SweepCounts, sweep
+from pipeline import jobs, storage
+from tests.conftest import PYTHON, REPO, ServiceProcess, free_port, make_video
+from tests.faults.conftest import mp3_blob_count, wait_for_log
+
+pytestmark = pytest.mark.timeout(120)
+
+NOW = jobs.now()
+RETENTION = datetime.timedelta(days=7)
+GRACE = datetime.timedelta(hours=1)
+LONG_AGO = NOW - datetime.timedelta(days=3650)
+NINE_YEARS = str(9 * 365 * 24 * 3600)
+LINK = re.compile(r"(http://\S+/download\?\S+)")
+
+
+class Store:
+    """Jobs and both GridFS buckets in databases of one test's own, filled the way the services do."""
+
+    def __init__(self, client, prefix):
+        self.client = client
+        self.names = {kind: f"{prefix}_{kind}" for kind in ("jobs", "videos", "mp3s")}
+        self.jobs = jobs.Jobs(client, self.names["jobs"])
+        self.videos = storage.Bucket(client, self.names["videos"])
+        self.mp3s = storage.Bucket(client, self.names["mp3s"])
+
+    def blob(self, bucket, job_id, age=datetime.timedelta(hours=2)):
+        """Store a small file for ``job_id``, dated ``age`` ago; return its fid."""
+        fid = bucket.put(io.BytesIO(b"\x00" * 1000), "file", {"job_id": job_id, "owner_id": 7, "filename": "file"})
+        database = self.names["videos"] if bucket is self.videos else self.names["mp3s"]
+        self.client[database]["fs.files"].update_one({"_id": ObjectId(fid)}, {"$set": {"uploadDate": NOW - age}})
+        return fid
+
+    def job(self, state, *, keep_video=None, mp3_stored_ago=None):
+        """A job in ``state``; its source video is kept unless the converter would have deleted it."""
+        job_id = jobs.new_job_id()
+        video_fid = self.blob(self.videos, job_id)
+        self.jobs.create(job_id=job_id, owner_id=7, email="sweep@example.com", filename="talk.mp4",
+                         preset=None, video_fid=video_fid, correlation_id="sweep-test")
+        if state != jobs.QUEUED:
+            self.jobs.mark_converting(job_id)
+        if mp3_stored_ago is not None:
+            self.jobs.record_mp3(job_id, self.blob(self.mp3s, job_id))
+            self.client[self.names["jobs"]]["jobs"].update_one(
+                {"_id": job_id}, {"$set": {"steps.stored": NOW - mp3_stored_ago}})
+        if state == jobs.DONE:
+            self.jobs.mark_done(job_id)
+        elif state == jobs.FAILED:
+            self.jobs.mark_failed(job_id, "The file has no audio track to convert.")
+        if not (keep_video if keep_video is not None else state not in jobs.FINISHED_STATES):
+            self.videos.delete(video_fid)
+        return self.jobs.get(job_id)
+
+    def partial_upload(self, bucket, started_ago):
+        """The first chunk of an upload whose process died before it finished."""
+        files_id = ObjectId.from_datetime(NOW - started_ago)
+        self.client[self.names[bucket]]["fs.chunks"].insert_one({"files_id": files_id, "n": 0, "data": Binary(b"x")})
+        return files_id
+
+    def chunk_count(self, bucket, files_id):
+        return self.client[self.names[bucket]]["fs.chunks"].count_documents({"files_id": files_id})
+
+
+@pytest.fixture
+def store(mongo_client):
+    made = Store(mongo_client, f"sweep_{uuid.uuid4().hex[:10]}")
+    yield made
+    for name in made.names.values():
+        mongo_client.drop_database(name)
+
+
+def exists(bucket, fid):
+    try:
+        bucket.open(fid).close()
+    except storage.FileNotFound:
+        return False
+    return True
+
+
+def test_the_sweep_removes_what_no_job_needs_and_leaves_live_jobs_alone(store):
+    queued = store.job(jobs.QUEUED)
+    converting = store.job(jobs.CONVERTING)
+    fresh = store.job(jobs.DONE, mp3_stored_ago=datetime.timedelta(days=1))
+    expired = store.job(jobs.DONE, mp3_stored_ago=datetime.timedelta(days=8))
+    done_with_source_left = store.job(jobs.DONE, keep_video=True, mp3_stored_ago=datetime.timedelta(hours=2))
+    failed_with_source_left = store.job(jobs.FAILED, keep_video=True)
+    orphan_video = store.blob(store.videos, jobs.new_job_id())
+    uploading_video = store.blob(store.videos, jobs.new_job_id(), age=datetime.timedelta(minutes=1))
+    orphan_mp3 = store.blob(store.mp3s, jobs.new_job_id())
+    duplicate_mp3 = store.blob(store.mp3s, fresh["_id"])
+    abandoned_upload = store.partial_upload("videos", started_ago=datetime.timedelta(hours=2))
+    current_upload = store.partial_upload("mp3s", started_ago=datetime.timedelta(minutes=1))
+
+    counts = sweep(store.jobs, store.videos, store.mp3s, now=NOW, retention=RETENTION, grace=GRACE)
+
+    assert counts == SweepCounts(expired_mp3s=1, finished_videos=2, unowned_videos=1, unowned_mp3s=2,
+                                 partial_uploads=1)
+    assert exists(store.videos, queued["video_fid"]) and exists(store.videos, converting["video_fid"])
+    assert exists(store.mp3s, fresh["mp3_fid"]) and exists(store.mp3s, done_with_source_left["mp3_fid"])
+    assert not exists(store.mp3s, expired["mp3_fid"])
+    expired_now = store.jobs.get(expired["_id"])
+    assert (expired_now["state"], expired_now["mp3_fid"]) == ("done", expired["mp3_fid"])
+    assert expired_now["expired_at"] is not None
+    assert not exists(store.videos, done_with_source_left["video_fid"])
+    assert not exists(store.videos, failed_with_source_left["video_fid"])
+    assert not exists(store.videos, orphan_video)
+    assert exists(store.videos, uploading_video), "a file younger than the grace may still get its job"
+    assert not exists(store.mp3s, orphan_mp3) and not exists(store.mp3s, duplicate_mp3)
+    assert store.chunk_count("videos", abandoned_upload) == 0
+    assert store.chunk_count("mp3s", current_upload) == 1
+    assert [store.jobs.get(job["_id"])["state"] for job in (queued, converting, fresh)] == ["queued", "converting", "done"]
+
+
+def test_a_second_sweep_finds_nothing_more(store):
+    store.job(jobs.DONE, mp3_stored_ago=datetime.timedelta(days=30))
+    store.blob(store.videos, jobs.new_job_id())
+
+    first = sweep(store.jobs, store.videos, store.mp3s, now=NOW, retention=RETENTION, grace=GRACE)
+    second = sweep(store.jobs, store.videos, store.mp3s, now=NOW, retention=RETENTION, grace=GRACE)
+
+    assert (first.expired_mp3s, first.unowned_videos) == (1, 1)
+    assert second == SweepCounts()
+
+
+def backdated_orphan(mongo_client):
+    """A video in the shared bucket with no job, dated ten years back."""
+    videos = storage.Bucket(mongo_client, storage.VIDEOS_DB)
+    fid = videos.put(io.BytesIO(b"\x00" * 1000), "orphan.mp4", {"job_id": jobs.new_job_id(), "owner_id": 7,
+                                                                  "filename": "orphan.mp4"})
+    mongo_client[storage.VIDEOS_DB]["fs.files"].update_one({"_id": ObjectId(fid)}, {"$set": {"uploadDate": LONG_AGO}})
+    return videos, fid
+
+
+def test_python_m_converter_sweep_expires_an_mp3_and_its_download_answers_404(
+    system, client, mail, mongo_client, tmp_path
+):
+    response = client.upload(make_video(tmp_path / "old-talk.mp4", seconds=1))
+    job_id = response.json()["job_id"]
+    mp3_fid = client.wait_until_finished(job_id)["mp3_fid"]
+    [email] = mail.wait_for(client.email)
+    link = re.sub(r"^http://[^/]+", system.gateway_url, LINK.search(email.get_payload(decode=True).decode()).group(1))
+    assert requests.get(link, timeout=30).status_code == 200
+    # As if the MP3 had been stored ten years ago, past the nine-year retention below.
+    mongo_client[jobs.JOBS_DB]["jobs"].update_one({"_id": job_id}, {"$set": {"steps.stored": LONG_AGO}})
+    videos, orphan = backdated_orphan(mongo_client)
+
+    swept = subprocess.run(
+        [PYTHON, "-m", "converter.sweep"], cwd=REPO, capture_output=True, text=True, timeout=60,
+        env={**system.env, "MP3_RETENTION_SECONDS": NINE_YEARS, "SWEEP_GRACE_SECONDS": NINE_YEARS},
+    )
+
+    assert swept.returncode == 0, swept.stdout + swept.stderr
+    assert "sweep done: SweepCounts(expired_mp3s=1" in swept.stdout, swept.stdout
+    assert mp3_blob_count(mongo_client, job_id) == 0
+    assert not exists(videos, orphan)
+    job = client.job(job_id)
+    assert (job["state"], job["mp3_fid"]) == ("done", mp3_fid)
+    by_token = requests.get(f"{system.gateway_url}/download", params={"fid": mp3_fid}, headers=client.headers,
+                            timeout=30)
+    by_link = requests.get(link, timeout=30)
+    for download in (by_token, by_link):
+        assert download.status_code == 404, download.text
+        assert download.json()["error"]["code"] == "not_found"
+
+
+def test_the_converter_sweeps_on_its_own_every_interval(system, mongo_client, tmp_path):
+    port = free_port()
+    sweeping_converter = ServiceProcess(
+        name="sweeping-converter", argv=[PYTHON, "-m", "converter"], log_path=tmp_path / "converter.log",
+        env={**system.env, "HEALTH_PORT": str(port), "SWEEP_INTERVAL_SECONDS": "1",
+             "MP3_RETENTION_SECONDS": NINE_YEARS, "SWEEP_GRACE_SECONDS": NINE_YEARS},
+        health_url=f"http://127.0.0.1:{port}/healthz",
+    )
+    videos, orphan = backdated_orphan(mongo_client)
+
+    sweeping_converter.start()
+    try:
+        wait_for_log(sweeping_converter, "sweep done", timeout=30)
+    finally:
+        assert sweeping_converter.stop() == 0
+    assert not exists(videos, orphan)
