@@ -13,6 +13,7 @@ can exceed a limit by the number in flight; the gateway's rate limit per address
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 from dataclasses import dataclass
@@ -29,7 +30,9 @@ logger = logging.getLogger(__name__)
 class LoginAttempt:
     """What a login is counted against: the account it names, and the address it comes from.
 
-    Either may be None: an email that cannot be an account, or an address no one told us.
+    Either may be None: an email that cannot be an account, or an address no one told us. An
+    address that is not an IP address (a garbled X-Forwarded-For) is not counted either: it
+    could be any text, of any length.
     """
 
     account: str | None
@@ -41,8 +44,9 @@ class LoginAttempt:
         limits = {}
         if self.account:
             limits[f"account:{self.account}"] = settings.max_login_failures_per_account
-        if self.address:
-            limits[f"address:{self.address}"] = settings.max_login_failures_per_address
+        address = _canonical_ip_address(self.address)
+        if address:
+            limits[f"address:{address}"] = settings.max_login_failures_per_address
         return limits
 
 
@@ -75,3 +79,11 @@ def record_success(attempt: LoginAttempt) -> None:
     """Forget the account's failures: its owner has just proved to know the password."""
     if attempt.account:
         db.clear_login_failures(f"account:{attempt.account}")
+
+
+def _canonical_ip_address(text: str | None) -> str | None:
+    # One key per address however it is written: "2001:DB8:0::1" and "2001:db8::1" are one.
+    try:
+        return str(ipaddress.ip_address(text or ""))
+    except ValueError:
+        return None

@@ -73,8 +73,9 @@ def authenticate(email: str, password: str, client_address: str | None = None) -
     email = normalize_email(email)
     # Counted against an account only if the email could be one: a password typed into the
     # email field by mistake is then not stored in the failures table.
-    attempt = throttling.LoginAttempt(account=email if _could_be_email(email) else None,
-                                      address=client_address)
+    attempt = throttling.LoginAttempt(
+        account=email if _could_be_email(email) else None, address=client_address
+    )
     # Before the password is checked: while throttled, even the right password gets no answer
     # about whether it is right.
     throttling.check(attempt)

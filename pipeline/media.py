@@ -63,6 +63,10 @@ def probe(path):
         "-show_entries", "format=duration:stream=codec_type,codec_name,channels",
         path,
     ]
+    # ffprobe and ffmpeg run in a process group of their own (process_group=0). In ours, a
+    # Ctrl-C or a stop signal sent to the whole group would kill them mid-file, and the exit
+    # status would read as a broken file: a good upload refused, or a job failed for good, while
+    # the service was only stopping. The worker stops ffmpeg itself, through should_cancel.
     try:
         result = subprocess.run(command, capture_output=True, timeout=PROBE_TIMEOUT_SECONDS, check=False,
                                 process_group=0)
@@ -115,10 +119,7 @@ def extract_mp3(source_path, target_path, preset=None, on_progress=None, should_
     """
     info = probe(source_path)
     command = mp3_command(source_path, target_path, info, preset)
-    # ffprobe and ffmpeg run in a process group of their own (process_group=0). In ours, a
-    # Ctrl-C or a stop signal sent to the whole group would kill them mid-file, and the exit
-    # status would read as a broken file: the job would fail for good while the worker was only
-    # stopping. The worker stops ffmpeg itself, through should_cancel.
+    # In a process group of its own, like ffprobe (see probe()).
     with subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace", process_group=0
     ) as ffmpeg:

@@ -151,6 +151,13 @@ def test_a_password_typed_as_the_email_is_counted_only_against_the_address(clien
     assert keys == ["address:192.0.2.10"]
 
 
+def test_a_forwarded_address_that_is_not_an_ip_address_is_not_counted(client, query):
+    fail_logins(client, 1, address="x" * 300)
+
+    keys = [key for (key,) in query("SELECT throttle_key FROM login_failure")]
+    assert keys == ["account:ann@example.com"]
+
+
 def test_failures_of_windows_that_are_over_are_swept_away(make_client, query):
     client = make_client(LOGIN_FAILURE_WINDOW_SECONDS=str(SHORT_WINDOW_SECONDS))
     fail_logins(client, 1, email="old@example.com", address="192.0.2.10")

@@ -40,7 +40,6 @@ def test_an_upload_during_a_mongodb_outage_gets_503_and_queues_nothing(
             converter.start()
             during = readiness(system, ["gateway", "converter", "notification"])
     finally:
-        body.release()
         if converter.process.poll() is not None:
             converter.start()
 

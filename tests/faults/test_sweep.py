@@ -124,7 +124,8 @@ def test_the_sweep_removes_what_no_job_needs_and_leaves_live_jobs_alone(store):
     assert not exists(store.mp3s, orphan_mp3) and not exists(store.mp3s, duplicate_mp3)
     assert store.chunk_count("videos", abandoned_upload) == 0
     assert store.chunk_count("mp3s", current_upload) == 1
-    assert [store.jobs.get(job["_id"])["state"] for job in (queued, converting, fresh)] == ["queued", "converting", "done"]
+    states = [store.jobs.get(job["_id"])["state"] for job in (queued, converting, fresh)]
+    assert states == ["queued", "converting", "done"]
 
 
 def test_a_second_sweep_finds_nothing_more(store):
