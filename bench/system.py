@@ -191,6 +191,14 @@ class System:
         self.converters.remove(converter)
         del self.services[converter.name]
 
+    def purge_video_queue(self):
+        """Drop the conversions still waiting in the bench vhost's `video` queue; return how many."""
+        connection = broker.connect(self.amqp_url)
+        try:
+            return connection.channel().queue_purge("video").method.message_count
+        finally:
+            connection.close()
+
     def dead_letter_count(self):
         """Messages in the bench vhost's dead-letter queues: work a converter or the notification
         service gave up on."""

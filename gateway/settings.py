@@ -86,7 +86,7 @@ class Settings:
             text = read(name, default)
             match = RATE_LIMIT_PATTERN.fullmatch(text.replace(" ", ""))
             if not match or int(match[1]) < 1 or int(match[2]) < 1:
-                problems.append(f"{name} must be REQUESTS/SECONDS with both at least 1, such as {default}, got {text!r}")
+                problems.append(f"{name} must be REQUESTS/SECONDS, both at least 1, like {default}; got {text!r}")
                 match = RATE_LIMIT_PATTERN.fullmatch(default)
             return RateLimit(requests=int(match[1]), seconds=int(match[2]))
 

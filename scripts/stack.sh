@@ -316,10 +316,10 @@ mysql_check_app_login() {
 
 mysql_extra_logs() { echo "$mysql_dir/error.log"; }
 
-# Like the official image's /docker-entrypoint-initdb.d: every mysql-init/*.sql once, in name
-# order, on a new data directory; then the application's user. `auth%` is a wildcard so the
+# Like the official image's /docker-entrypoint-initdb.d: every mysql-init/*.sql in name order
+# (here at every start, since they are idempotent); then the application's user. `auth%` is a wildcard so the
 # tests can create and drop their own auth_test_* databases.
-mysql_first_init() {
+mysql_apply_init() {
     local sql_file
     while IFS= read -r sql_file; do
         log "mysql: applying ${sql_file#"$repo"/}"
@@ -514,13 +514,16 @@ cmd_start() {
     done
 
     if [[ " ${servers[*]} " == *" mysql "* ]]; then
-        if [[ ! -f "$mysql_initialised" ]]; then
-            if ! mysql_first_init; then
+        # The init scripts are idempotent (CREATE ... IF NOT EXISTS) and applied at every start,
+        # so a table added to mysql-init/ reaches an existing local database too.
+        if ! mysql_apply_init; then
+            if [[ ! -f "$mysql_initialised" ]]; then
                 # Leave nothing half-made: the next start begins again from an empty directory.
                 stop_server mysql
                 log_tail mysql >&2
                 die "mysql: the init scripts failed (see above); the next start retries from scratch"
             fi
+            die "mysql: applying mysql-init/ failed (see above)"
         fi
         mysql_check_app_login ||
             die "mysql: user 'auth' cannot log in over TCP on 127.0.0.1:$MYSQL_PORT (see the error above)"
