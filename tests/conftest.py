@@ -253,6 +253,11 @@ def start_system(tmp_path_factory, stack, amqp_url, mongo_uri, mysql_database, s
         "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": str(stack.smtp_port),
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['gateway']}",
+        # Every test logs in and uploads from 127.0.0.1 and the counters live in MongoDB, shared
+        # by all test sessions; the limits themselves are tested in tests/gateway.
+        "LOGIN_RATE_LIMIT": "100000/60",
+        "REGISTER_RATE_LIMIT": "100000/60",
+        "UPLOAD_RATE_LIMIT": "100000/60",
         **overrides,
     }
     services = {}
