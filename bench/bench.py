@@ -38,6 +38,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pymongo
+import pymongo.errors
+
 from bench import corpus, profiles, report, system
 from bench.client import Client, MailWatcher, step_times
 from bench.sampling import CpuAccount, RssSampler
@@ -55,6 +58,8 @@ MB = 1024 * 1024
 # The same settings as the converter's default preset (pipeline/media.py): LAME VBR quality 2.
 BARE_FFMPEG_SETTINGS = ["-map", "0:a:0", "-vn", "-c:a", "libmp3lame", "-q:a", "2", "-ar", "44100", "-ac", "2"]
 FFMPEG_TIMEOUT_SECONDS = 900
+# Deleting a large video may scan a whole GridFS bucket in FerretDB; it must still end.
+CLEAN_UP_QUERY_TIMEOUT_SECONDS = 900
 WRK_LUA = '-- Every request carries the bench user\'s token.\nwrk.headers["Authorization"] = "Bearer {token}"\n'
 
 
@@ -105,7 +110,7 @@ def main(argv=None):
     videos = corpus.ensure(plan.files, CORPUS_DIR)
     work_dir = Path(tempfile.mkdtemp(prefix="bench-"))
     figures, targets, findings = {}, [], {}
-    created_jobs = []
+    created_jobs = []  # the jobs the bench uploaded, in order
     try:
         with system.running(system.Stack.from_env(), work_dir) as running:
             user = Client.register(running.gateway_url)
@@ -113,20 +118,19 @@ def main(argv=None):
             scratch.mkdir()
             context = Context(running, user, MailWatcher(running.mail_dir), videos, plan, scratch, created_jobs)
             try:
+                # Throughput and the gateway go before the large files: a job the converter cannot
+                # finish would leave its video in the shared GridFS meanwhile, and slow them down.
                 figures["convert"] = attempt("convert step", measure_convert_step, context)
-                figures["end_to_end"] = attempt("end to end", measure_end_to_end, context, figures["convert"])
-                figures["memory"] = attempt("memory", measure_memory, context, figures["end_to_end"])
                 figures["throughput"] = attempt("throughput", measure_throughput, context)
                 figures["gateway"] = attempt("gateway", measure_gateway, context)
+                figures["end_to_end"] = attempt("end to end", measure_end_to_end, context, figures["convert"])
+                figures["memory"] = attempt("memory", measure_memory, context, figures["end_to_end"])
 
                 targets = judge(figures, plan)
                 for missed in (target for target in targets if target["verdict"] == "MISS"):
                     findings[missed["id"]] = attempt(f"profile of {missed['id']}", profile_miss, context, missed,
                                                      figures, results_dir)
             finally:
-                # MongoDB is shared with everyone else's tests: leave nothing of the bench's there.
-                logger.info("deleting the %d jobs the bench made", len(created_jobs))
-                attempt("clean-up of the bench's jobs", delete_jobs, running.stack, created_jobs)
                 logger.info("stopping the services")
     except BaseException:
         print_service_logs(work_dir)
@@ -283,36 +287,36 @@ def measure_end_to_end(context, convert):
         run = run_job(context, source, timeout=budget)
         if run.error is not None and run.job_id is not None:
             # A job that never finished leaves its video in GridFS, and FerretDB scans every chunk
-            # of the bucket for each GridFS read and delete: a 1 GB leftover would slow every
-            # later job of the bench (and of everyone's tests) by minutes.
-            delete_jobs(context.system.stack, [run.job_id])
+            # of the bucket for each GridFS read and delete: a 1 GB leftover would slow the
+            # bench's later jobs by minutes.
+            delete_jobs(context.system.mongo_uri, [run.job_id])
         figures[name] = end_to_end_figure(run, gridfs, bare_seconds)
         logger.info("end to end %s: %s", name, figures[name].get("total_seconds") or figures[name]["error"])
     return figures
 
 
 def measure_gridfs(context, source):
-    """Time one GridFS write of ``source`` and one read back, as the gateway and converter do them."""
-    client = storage.connect(context.system.stack.mongo_uri, timeout_seconds=30)
-    videos = storage.Bucket(client, storage.VIDEOS_DB)
+    """Time one GridFS write of ``source`` and one read back, with the code the gateway and the
+    converter use (pipeline.storage), in a database apart that is dropped after: dropping is
+    instant, where deleting a large blob from FerretDB takes minutes."""
+    client = storage.connect(context.system.mongo_uri, timeout_seconds=30)
+    database = f"bench_gridfs_{os.getpid()}"
+    bucket = storage.Bucket(client, database)
     figure = {"write_seconds": None, "read_seconds": None, "read_error": None}
-    fid = None
     try:
         with open(source, "rb") as video:
             start = time.perf_counter()
-            fid = videos.put(video, source.name, {"job_id": f"bench-gridfs-{os.getpid()}", "owner_id": -1,
-                                                   "filename": source.name})
+            fid = bucket.put(video, source.name, {"job_id": "bench-gridfs", "owner_id": -1, "filename": source.name})
             figure["write_seconds"] = round(time.perf_counter() - start, 3)
         try:
             with open(context.scratch / "gridfs-read", "wb") as target:
                 start = time.perf_counter()
-                videos.copy_to(fid, target)
+                bucket.copy_to(fid, target)
                 figure["read_seconds"] = round(time.perf_counter() - start, 3)
         except Exception as error:  # noqa: BLE001 - the failure is the finding
             figure["read_error"] = f"{type(error).__name__}: {error}"
     finally:
-        if fid is not None:
-            videos.delete(fid)
+        client.drop_database(database)
         client.close()
         (context.scratch / "gridfs-read").unlink(missing_ok=True)
     return figure
@@ -580,8 +584,8 @@ def cpu_components(running):
         "gateway (master and workers)": lambda: pids(running.gateway.pid, *running.gateway_workers()),
         "converters (with ffmpeg)": lambda: pids(*(converter.pid for converter in running.converters)),
         "notification": lambda: pids(running.services["notification"].pid),
-        # The stack's servers also serve everyone else's tests on this machine.
-        "MongoDB-protocol server (shared)": lambda: pids(stack.server_pid("mongo"), deep=True),
+        "MongoDB-protocol server (the bench's own)": lambda: pids(running.mongo.pid, deep=True),
+        # The stack's broker also serves everyone else's tests on this machine.
         "RabbitMQ (shared)": lambda: pids(stack.server_pid("rabbitmq"), deep=True),
         # The bench's clients, and wrk once it has exited (a reaped child).
         "bench (clients, wrk)": lambda: pids(os.getpid()),
@@ -605,8 +609,9 @@ def percentile(sorted_values, percent):
 def measure_gateway(context):
     """Requests per second and latency of an authenticated GET /jobs/<id>, from wrk on loopback,
     for a fixed time with a fixed number of connections."""
-    job_id = context.created_jobs[0] if context.created_jobs else context.user.upload(context.videos[corpus.SMALLEST]).job_id
-    return run_wrk(context, job_id, context.plan.wrk_seconds)
+    if not context.created_jobs:
+        context.created_jobs.append(context.user.upload(context.videos[corpus.SMALLEST]).job_id)
+    return run_wrk(context, context.created_jobs[0], context.plan.wrk_seconds)
 
 
 def run_wrk(context, job_id, seconds):
@@ -903,21 +908,19 @@ def describe_corpus(videos):
     return described
 
 
-def delete_jobs(stack, job_ids):
-    """Remove the bench's jobs, videos and MP3s from the shared MongoDB, in one query per collection.
-
-    Not through DELETE /jobs/<id>: each GridFS delete makes FerretDB scan every chunk of every
-    file stored (it cannot use an index for `files_id`), so one delete per job took seconds.
-    """
-    client = storage.connect(stack.mongo_uri, timeout_seconds=30)
+def delete_jobs(mongo_uri, job_ids):
+    """Remove jobs with their videos and MP3s, one query per collection: FerretDB can use no index
+    but `_id`, so each GridFS delete scans every chunk of its bucket."""
+    client = pymongo.MongoClient(mongo_uri, serverSelectionTimeoutMS=30_000,
+                                 socketTimeoutMS=CLEAN_UP_QUERY_TIMEOUT_SECONDS * 1000)
     try:
         jobs_collection = client[pipeline_jobs.JOBS_DB]["jobs"]
         found = list(jobs_collection.find({"_id": {"$in": job_ids}}, {"video_fid": 1, "mp3_fid": 1}))
         for database, field in ((storage.VIDEOS_DB, "video_fid"), (storage.MP3S_DB, "mp3_fid")):
             fids = [storage.parse_fid(job[field]) for job in found if job.get(field)]
             if fids:
-                client[database]["fs.files"].delete_many({"_id": {"$in": fids}})
                 client[database]["fs.chunks"].delete_many({"files_id": {"$in": fids}})
+                client[database]["fs.files"].delete_many({"_id": {"$in": fids}})
         jobs_collection.delete_many({"_id": {"$in": job_ids}})
     finally:
         client.close()

@@ -196,8 +196,9 @@ def _findings_section(findings, targets):
     titles = {target["id"]: target["title"] for target in targets}
     out = ["## Profiles of the misses", "",
            "Each finding below comes from a measurement taken for it: py-spy profiles (100 samples/s; the raw "
-           "`.folded.txt` opens in speedscope or flamegraph.pl, the `.svg` is a flame graph of the same samples), "
-           "the RSS timeline, or the CPU account of the run.", ""]
+           "`.folded.txt` opens in speedscope or flamegraph.pl, the `.svg` is a flame graph of the same samples; "
+           "results.json also lists the functions present in the most samples), the RSS timeline, or the CPU "
+           "account of the run.", ""]
     for target_id, finding in findings.items():
         out += [f"### {titles.get(target_id, target_id)}", ""]
         if "error" in finding:
@@ -222,8 +223,8 @@ def _profile_lines(part, summary):
     if not summary.get("samples"):
         return [f"- {prefix}no samples {scope}"]
 
-    def listed(key):
-        return ", ".join(f"{item['what']} {item['percent']}%" for item in summary[key][:8]) or "-"
+    def listed(key, count=6):
+        return ", ".join(f"{item['what']} {item['percent']}%" for item in summary[key][:count]) or "-"
 
     tree = [f"{'  ' * (entry['depth'] + 2)}- {entry['what']}: {entry['percent']}%"
             for entry in summary.get("project_call_tree", [])]
@@ -231,10 +232,8 @@ def _profile_lines(part, summary):
         f"- {prefix}{summary['samples']} samples, {scope}.",
         "  - The project's functions below it (share of those samples; library frames between them skipped):",
         *tree,
-        f"  - Self time by package: {listed('self_by_package')}.",
-        f"  - Self time by function: {listed('self_by_function')}.",
-        f"  - Project functions on the stack (inclusive): {listed('inclusive_project_functions')}.",
-        f"  - Library functions on the stack (inclusive): {listed('inclusive_library_functions')}.",
+        f"  - Where the samples end (self time) by package: {listed('self_by_package')}.",
+        f"  - ... and by function: {listed('self_by_function', 4)}.",
     ]
 
 

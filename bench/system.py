@@ -2,15 +2,18 @@
 
 Everything the bench starts is its own, so it can run beside the test suite on the same stack: a
 fresh RabbitMQ vhost, a fresh MySQL database, fresh keys, an SMTP sink of its own writing to a
-Maildir in a temporary directory, and free loopback ports. MongoDB is shared (the services name
-their databases themselves), so the bench deletes the jobs it made through the API before it
-stops. `running()` undoes all of it however the bench ends, Ctrl-C included.
+Maildir in a temporary directory, free loopback ports, and a MongoDB-protocol server of its own
+(the stack's FerretDB build, or mongod where installed), because the services name their
+databases themselves and FerretDB cannot delete a large blob quickly: a gigabyte the bench left
+in the shared server would slow every test's GridFS query, since FerretDB scans a whole bucket
+for each. `running()` undoes all of it however the bench ends, Ctrl-C included.
 """
 from __future__ import annotations
 
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -21,6 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import MySQLdb
+import psutil
+import pymongo
+import pymongo.errors
 import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -32,6 +38,7 @@ logger = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[1]
 STACK_SCRIPT = REPO / "scripts" / "stack.sh"
 VENV_BIN = Path(sys.executable).parent
+FERRETDB = REPO / ".bin" / "ferretdb"
 READY_TIMEOUT_SECONDS = 60
 STOP_TIMEOUT_SECONDS = 40
 RABBITMQCTL_TIMEOUT_SECONDS = 60
@@ -39,23 +46,18 @@ RABBITMQCTL_TIMEOUT_SECONDS = 60
 
 @dataclass(frozen=True)
 class Stack:
-    """Where the local stack's servers listen: the variables and defaults of scripts/stack.sh."""
+    """Where the stack's servers the bench shares listen: the variables and defaults of
+    scripts/stack.sh. (MongoDB is the bench's own; see mongo_process.)"""
 
     rabbitmq_port: int
     mysql_port: int
-    mongo_port: int
 
     @classmethod
     def from_env(cls, environ=os.environ):
         return cls(
             rabbitmq_port=int(environ.get("RABBITMQ_PORT", 5672)),
             mysql_port=int(environ.get("MYSQL_PORT", 3306)),
-            mongo_port=int(environ.get("MONGO_PORT", 27017)),
         )
-
-    @property
-    def mongo_uri(self):
-        return f"mongodb://127.0.0.1:{self.mongo_port}/"
 
     def server_pid(self, name):
         """The pid of one of the stack's servers (mongo, rabbitmq, mysql), from its pid file."""
@@ -151,11 +153,39 @@ class ServiceProcess:
             return []
 
 
+def mongo_ready(uri):
+    try:
+        client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=1000, connectTimeoutMS=1000)
+        try:
+            client.admin.command("ping")
+        finally:
+            client.close()
+        return True
+    except pymongo.errors.PyMongoError:
+        return False
+
+
+def mongo_process(work_dir, port):
+    """The bench's own MongoDB-protocol server: mongod if installed, else the stack's FerretDB."""
+    data_dir = work_dir / "mongo"
+    data_dir.mkdir()
+    if shutil.which("mongod"):
+        argv = ["mongod", "--dbpath", str(data_dir), "--bind_ip", "127.0.0.1", "--port", str(port)]
+    else:
+        # Built by scripts/stack.sh start, which bench/run.sh runs first.
+        argv = [str(FERRETDB), "-listen-addr", f"127.0.0.1:{port}", "-sqlite-dir", str(data_dir)]
+    uri = f"mongodb://127.0.0.1:{port}/"
+    return ServiceProcess(name="mongo", argv=argv, env=dict(os.environ), is_ready=lambda: mongo_ready(uri),
+                          log_path=work_dir / "logs" / "mongo.log")
+
+
 @dataclass
 class System:
     """The running system: where its services listen, and the handles to stop them."""
 
     stack: Stack
+    mongo: ServiceProcess
+    mongo_uri: str
     work_dir: Path
     amqp_url: str
     env: dict
@@ -170,8 +200,6 @@ class System:
 
     def gateway_workers(self):
         """The pids of gunicorn's workers (the master's children), not the master itself."""
-        import psutil  # a bench-only dependency, installed by bench/run.sh
-
         try:
             return [child.pid for child in psutil.Process(self.gateway.pid).children()]
         except psutil.NoSuchProcess:
@@ -251,14 +279,19 @@ def running(stack: Stack, work_dir: Path):
         cleanups.append(lambda: drop_database(stack, database))
         secrets = write_secrets(work_dir / "secrets")
 
-        ports = {name: free_port() for name in ("auth", "gateway", "smtp")}
+        ports = {name: free_port() for name in ("auth", "gateway", "smtp", "mongo")}
+        mongo_uri = f"mongodb://127.0.0.1:{ports['mongo']}/"
+        mongo = mongo_process(work_dir, ports["mongo"])
+        cleanups.append(mongo.stop)
+        # First and alone: the services' readiness checks need it.
+        mongo.start().wait_ready()
         env = {
             **os.environ,
             "ENVIRONMENT": "development",
             "LOG_LEVEL": "INFO",
             "PYTHONUNBUFFERED": "1",
             "AMQP_URL": f"amqp://guest:guest@127.0.0.1:{stack.rabbitmq_port}/{vhost}",
-            "MONGODB_URI": stack.mongo_uri,
+            "MONGODB_URI": mongo_uri,
             "MYSQL_HOST": "127.0.0.1",
             "MYSQL_PORT": str(stack.mysql_port),
             "MYSQL_DATABASE": database,
@@ -300,7 +333,7 @@ def running(stack: Stack, work_dir: Path):
             service.start()
         for service in services.values():
             service.wait_ready()
-        yield System(stack=stack, work_dir=work_dir, amqp_url=env["AMQP_URL"], env=env,
+        yield System(stack=stack, mongo=mongo, mongo_uri=mongo_uri, work_dir=work_dir, amqp_url=env["AMQP_URL"], env=env,
                      gateway_url=f"http://127.0.0.1:{ports['gateway']}", mail_dir=work_dir / "mail",
                      services=services, converters=[services["converter"]])
     finally:

@@ -1,23 +1,26 @@
 """The sweep removes what nothing needs any more (MP3s past their retention, files no job owns,
 sources of finished jobs, uploads that never finished) and leaves everything in use alone.
 
-The first tests call sweep() on databases of their own. The last ones run the real thing on the
-shared databases, with a retention and grace of nine years and files dated ten years back, so
-that only the files made here are old enough to go.
+sweep() is called on databases of the test's own. `python -m converter.sweep` and the converter's
+own periodic sweep run against a MongoDB server of the test's own (a throwaway FerretDB, or
+mongod), because they sweep the databases every service shares, and the shared server is used by
+every other test run on the machine.
 """
 import datetime
 import io
 import re
+import shutil
 import subprocess
+import time
 import uuid
 
 import pytest
 import requests
 from bson import Binary, ObjectId
 
-from converter.sweep import SweepCounts, sweep
+from converter.sweep import SweepCounts, expire_mp3s, sweep
 from pipeline import jobs, storage
-from tests.conftest import PYTHON, REPO, ServiceProcess, free_port, make_video
+from tests.conftest import PYTHON, REPO, ServiceProcess, free_port, make_video, port_is_open
 from tests.faults.conftest import mp3_blob_count, wait_for_log
 
 pytestmark = pytest.mark.timeout(120)
@@ -25,17 +28,19 @@ pytestmark = pytest.mark.timeout(120)
 NOW = jobs.now()
 RETENTION = datetime.timedelta(days=7)
 GRACE = datetime.timedelta(hours=1)
-LONG_AGO = NOW - datetime.timedelta(days=3650)
-NINE_YEARS = str(9 * 365 * 24 * 3600)
 LINK = re.compile(r"(http://\S+/download\?\S+)")
 
 
 class Store:
-    """Jobs and both GridFS buckets in databases of one test's own, filled the way the services do."""
+    """The jobs collection and both GridFS buckets, filled the way the services fill them."""
 
-    def __init__(self, client, prefix):
+    def __init__(self, client, prefix=None):
+        """Databases named ``prefix``_jobs, _videos and _mp3s; without a prefix, the services' own."""
         self.client = client
-        self.names = {kind: f"{prefix}_{kind}" for kind in ("jobs", "videos", "mp3s")}
+        if prefix is None:
+            self.names = {"jobs": jobs.JOBS_DB, "videos": storage.VIDEOS_DB, "mp3s": storage.MP3S_DB}
+        else:
+            self.names = {kind: f"{prefix}_{kind}" for kind in ("jobs", "videos", "mp3s")}
         self.jobs = jobs.Jobs(client, self.names["jobs"])
         self.videos = storage.Bucket(client, self.names["videos"])
         self.mp3s = storage.Bucket(client, self.names["mp3s"])
@@ -63,7 +68,9 @@ class Store:
             self.jobs.mark_done(job_id)
         elif state == jobs.FAILED:
             self.jobs.mark_failed(job_id, "The file has no audio track to convert.")
-        if not (keep_video if keep_video is not None else state not in jobs.FINISHED_STATES):
+        if keep_video is None:
+            keep_video = state not in jobs.FINISHED_STATES
+        if not keep_video:
             self.videos.delete(video_fid)
         return self.jobs.get(job_id)
 
@@ -139,60 +146,106 @@ def test_a_second_sweep_finds_nothing_more(store):
     assert second == SweepCounts()
 
 
-def backdated_orphan(mongo_client):
-    """A video in the shared bucket with no job, dated ten years back."""
-    videos = storage.Bucket(mongo_client, storage.VIDEOS_DB)
-    fid = videos.put(io.BytesIO(b"\x00" * 1000), "orphan.mp4", {"job_id": jobs.new_job_id(), "owner_id": 7,
-                                                                  "filename": "orphan.mp4"})
-    mongo_client[storage.VIDEOS_DB]["fs.files"].update_one({"_id": ObjectId(fid)}, {"$set": {"uploadDate": LONG_AGO}})
-    return videos, fid
+class ThrowawayMongo:
+    """A MongoDB-protocol server of the test's own: mongod if installed, else the stack's FerretDB."""
+
+    def __init__(self, data_dir):
+        self.port = free_port()
+        self.uri = f"mongodb://127.0.0.1:{self.port}/"
+        data_dir.mkdir()
+        if shutil.which("mongod"):
+            command = ["mongod", "--dbpath", str(data_dir), "--bind_ip", "127.0.0.1", "--port", str(self.port)]
+        else:
+            command = [str(REPO / ".bin" / "ferretdb"), "-listen-addr", f"127.0.0.1:{self.port}",
+                       "-sqlite-dir", str(data_dir)]
+        self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while not port_is_open(self.port):
+            assert time.monotonic() < deadline, "the throwaway MongoDB did not start"
+            assert self._process.poll() is None, "the throwaway MongoDB exited"
+            time.sleep(0.1)
+        self.client = storage.connect(self.uri)
+        storage.ping(self.client)
+
+    def stop(self):
+        self.client.close()
+        self._process.terminate()
+        self._process.wait(20)
 
 
-def test_python_m_converter_sweep_expires_an_mp3_and_its_download_answers_404(
-    system, client, mail, mongo_client, tmp_path
-):
-    response = client.upload(make_video(tmp_path / "old-talk.mp4", seconds=1))
-    job_id = response.json()["job_id"]
-    mp3_fid = client.wait_until_finished(job_id)["mp3_fid"]
-    [email] = mail.wait_for(client.email)
-    link = re.sub(r"^http://[^/]+", system.gateway_url, LINK.search(email.get_payload(decode=True).decode()).group(1))
-    assert requests.get(link, timeout=30).status_code == 200
-    # As if the MP3 had been stored ten years ago, past the nine-year retention below.
-    mongo_client[jobs.JOBS_DB]["jobs"].update_one({"_id": job_id}, {"$set": {"steps.stored": LONG_AGO}})
-    videos, orphan = backdated_orphan(mongo_client)
+@pytest.fixture
+def own_mongo(tmp_path):
+    server = ThrowawayMongo(tmp_path / "mongo")
+    yield server
+    server.stop()
+
+
+def test_python_m_converter_sweep_sweeps_once_and_exits_0(own_mongo, system):
+    store = Store(own_mongo.client)
+    expired = store.job(jobs.DONE, mp3_stored_ago=datetime.timedelta(days=8))
+    live = store.job(jobs.CONVERTING)
+    orphan = store.blob(store.videos, jobs.new_job_id())
 
     swept = subprocess.run(
         [PYTHON, "-m", "converter.sweep"], cwd=REPO, capture_output=True, text=True, timeout=60,
-        env={**system.env, "MP3_RETENTION_SECONDS": NINE_YEARS, "SWEEP_GRACE_SECONDS": NINE_YEARS},
+        env={**system.env, "MONGODB_URI": own_mongo.uri},
     )
 
     assert swept.returncode == 0, swept.stdout + swept.stderr
-    assert "sweep done: SweepCounts(expired_mp3s=1" in swept.stdout, swept.stdout
-    assert mp3_blob_count(mongo_client, job_id) == 0
-    assert not exists(videos, orphan)
-    job = client.job(job_id)
-    assert (job["state"], job["mp3_fid"]) == ("done", mp3_fid)
-    by_token = requests.get(f"{system.gateway_url}/download", params={"fid": mp3_fid}, headers=client.headers,
-                            timeout=30)
-    by_link = requests.get(link, timeout=30)
-    for download in (by_token, by_link):
-        assert download.status_code == 404, download.text
-        assert download.json()["error"]["code"] == "not_found"
+    assert "sweep done: SweepCounts(expired_mp3s=1, finished_videos=0, unowned_videos=1," in swept.stdout
+    assert not exists(store.mp3s, expired["mp3_fid"]) and not exists(store.videos, orphan)
+    assert exists(store.videos, live["video_fid"])
 
 
-def test_the_converter_sweeps_on_its_own_every_interval(system, mongo_client, tmp_path):
+def test_python_m_converter_sweep_exits_1_when_mongodb_is_unreachable(system):
+    swept = subprocess.run(
+        [PYTHON, "-m", "converter.sweep"], cwd=REPO, capture_output=True, text=True, timeout=60,
+        env={**system.env, "MONGODB_URI": f"mongodb://127.0.0.1:{free_port()}/"},
+    )
+
+    assert swept.returncode == 1
+    assert "MongoDB is not reachable" in swept.stdout
+
+
+def test_the_converter_sweeps_on_its_own_every_interval(own_mongo, system, tmp_path):
+    store = Store(own_mongo.client)
+    orphan = store.blob(store.videos, jobs.new_job_id())
     port = free_port()
     sweeping_converter = ServiceProcess(
         name="sweeping-converter", argv=[PYTHON, "-m", "converter"], log_path=tmp_path / "converter.log",
-        env={**system.env, "HEALTH_PORT": str(port), "SWEEP_INTERVAL_SECONDS": "1",
-             "MP3_RETENTION_SECONDS": NINE_YEARS, "SWEEP_GRACE_SECONDS": NINE_YEARS},
+        env={**system.env, "MONGODB_URI": own_mongo.uri, "HEALTH_PORT": str(port), "SWEEP_INTERVAL_SECONDS": "1"},
         health_url=f"http://127.0.0.1:{port}/healthz",
     )
-    videos, orphan = backdated_orphan(mongo_client)
 
     sweeping_converter.start()
     try:
         wait_for_log(sweeping_converter, "sweep done", timeout=30)
     finally:
         assert sweeping_converter.stop() == 0
-    assert not exists(videos, orphan)
+    assert not exists(store.videos, orphan)
+
+
+def test_an_expired_mp3_is_gone_and_its_download_answers_404(system, client, mail, mongo_client, tmp_path):
+    response = client.upload(make_video(tmp_path / "old-talk.mp4", seconds=1))
+    job_id = response.json()["job_id"]
+    mp3_fid = client.wait_until_finished(job_id)["mp3_fid"]
+    [email] = mail.wait_for(client.email)
+    link = re.sub(r"^http://[^/]+", system.gateway_url, LINK.search(email.get_payload(decode=True).decode()).group(1))
+    assert requests.get(link, timeout=30).status_code == 200
+    # As if it had been stored ten years ago: on the shared databases, only this job is that old.
+    long_ago = NOW - datetime.timedelta(days=3650)
+    mongo_client[jobs.JOBS_DB]["jobs"].update_one({"_id": job_id}, {"$set": {"steps.stored": long_ago}})
+
+    expired = expire_mp3s(jobs.Jobs(mongo_client), storage.Bucket(mongo_client, storage.MP3S_DB),
+                          stored_before=long_ago + datetime.timedelta(days=1))
+
+    assert expired == 1
+    assert mp3_blob_count(mongo_client, job_id) == 0
+    job = client.job(job_id)
+    assert (job["state"], job["mp3_fid"]) == ("done", mp3_fid), "the job stays, with its history"
+    by_token = requests.get(f"{system.gateway_url}/download", params={"fid": mp3_fid}, headers=client.headers,
+                            timeout=30)
+    by_link = requests.get(link, timeout=30)
+    for download in (by_token, by_link):
+        assert download.status_code == 404, download.text
+        assert download.json()["error"]["code"] == "not_found"
