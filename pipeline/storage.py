@@ -16,9 +16,10 @@ logger = logging.getLogger(__name__)
 VIDEOS_DB = "videos"
 MP3S_DB = "mp3s"
 
-# GridFS's default is 255 KiB; 1 MiB chunks mean four times fewer round trips for large
-# videos while one chunk still fits comfortably in a single wire message.
-CHUNK_SIZE = 1024 * 1024
+# GridFS's default, 255 KiB. Larger chunks break reads on FerretDB v1, which ignores the 16 MiB
+# batch limit and sends 101 chunks in one reply: with 1 MiB chunks that reply (~106 MB) is over
+# pymongo's maximum message size, and every file over ~46 MiB became unreadable.
+CHUNK_SIZE = 255 * 1024
 COPY_BUFFER = CHUNK_SIZE
 
 # Errors meaning "MongoDB is not reachable right now" as opposed to "this request is wrong".
