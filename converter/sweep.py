@@ -26,8 +26,8 @@ class SweepCounts:
     finished_videos: int = 0
     # Videos no job owns: an upload whose job was never written, or whose job was deleted.
     unowned_videos: int = 0
-    # MP3s their job does not point to: the job was deleted or failed, or another delivery of
-    # the same job stored the MP3 the job kept.
+    # MP3s no job keeps: the job was deleted or failed, or it kept the MP3 that another
+    # delivery of it stored.
     unowned_mp3s: int = 0
     # Chunks of uploads that never finished, in either bucket: a process killed while writing.
     partial_uploads: int = 0
@@ -57,7 +57,9 @@ def sweep(job_store, videos, mp3s, *, now, retention, grace):
         owners = job_store.find_many(job_id for _fid, job_id in page)
         for fid, job_id in page:
             job = owners.get(job_id)
-            if job is None or job.get("mp3_fid") != fid:
+            # A job still without an MP3 may be about to record this one (a redelivery after a
+            # crash): its MP3s are judged once it has one, or has failed.
+            if job is None or job["state"] == jobs.FAILED or job.get("mp3_fid") not in (None, fid):
                 mp3s.delete(fid)
                 counts.unowned_mp3s += 1
 

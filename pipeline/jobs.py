@@ -42,6 +42,8 @@ class Jobs:
         # An idempotency key maps to the job it created; the key pair is the _id, so the unique
         # index every collection has makes a second job for the same key impossible.
         self._idempotency_keys = database["idempotency_keys"]
+        # Which MP3 a job keeps, keyed the same way by the job id (see record_mp3).
+        self._mp3_choices = database["mp3_choices"]
 
     def ensure_indexes(self):
         self._jobs.create_index([("owner_id", 1), ("created_at", DESCENDING)])
@@ -113,6 +115,7 @@ class Jobs:
     def delete(self, job_id):
         self._jobs.delete_one({"_id": job_id})
         self._idempotency_keys.delete_many({"job_id": job_id})
+        self._mp3_choices.delete_one({"_id": job_id})
 
     def claim_idempotency_key(self, owner_id, key, job_id):
         """Bind ``key`` to ``job_id``; return the job id the key already had, or None if new."""
@@ -148,9 +151,26 @@ class Jobs:
         self._update(job_id, {"state": CONVERTING}, {}, "converted")
 
     def record_mp3(self, job_id, mp3_fid):
-        """Attach ``mp3_fid`` unless the job already has one; return the job as stored."""
-        updated = self._update(job_id, {"mp3_fid": None}, {"mp3_fid": mp3_fid}, "stored")
-        return updated if updated is not None else self.get(job_id)
+        """Attach ``mp3_fid`` unless the job already has one; return the job as stored.
+
+        Two deliveries of one job may convert it at the same time; the first MP3 recorded is the
+        one the job keeps. That is decided by an insert, not by a conditional update of the job:
+        MongoDB applies the update atomically, but FerretDB (the local stack's MongoDB) reads and
+        then writes, so both deliveries could win. A second insert of the same _id fails on both.
+        """
+        try:
+            self._mp3_choices.insert_one({"_id": job_id, "mp3_fid": mp3_fid, "created_at": now()})
+            kept = mp3_fid
+        except DuplicateKeyError:
+            kept = self._mp3_choices.find_one({"_id": job_id})["mp3_fid"]
+        # Every delivery writes the same fid, so these updates cannot undo one another.
+        updated = self._update(job_id, {"mp3_fid": None}, {"mp3_fid": kept}, "stored")
+        try:
+            return updated if updated is not None else self.get(job_id)
+        except JobNotFound:
+            # Deleted by its owner while converting: its choice of MP3 must not outlive it.
+            self._mp3_choices.delete_one({"_id": job_id})
+            raise
 
     def mark_done(self, job_id):
         return self._update(job_id, {"state": {"$in": [QUEUED, CONVERTING]}}, {"state": DONE, "progress": 100})

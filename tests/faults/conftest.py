@@ -97,7 +97,8 @@ class Client:
                                  files={"file": (path.name, video)}, timeout=timeout)
 
     def upload_until_accepted(self, path, deadline_seconds=120):
-        """Upload as a careful client does: on 503 or 409, wait and send again with the same key.
+        """Upload as a careful client does: on a 503 or 409, a time-out or a dropped connection,
+        wait and send again with the same Idempotency-Key.
 
         Returns the job id, which is the same however many tries it took.
         """
@@ -108,7 +109,7 @@ class Client:
             attempt += 1
             try:
                 response = self.upload(path, idempotency_key=key)
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 response = None
             if response is not None and response.status_code in (200, 202):
                 return response.json()["job_id"]
@@ -135,6 +136,12 @@ class Client:
 
     def wait_until_finished(self, job_id, timeout=60):
         return self.wait_for_job(job_id, lambda job: job["state"] in ("done", "failed"), timeout)
+
+    def wait_until_all_finished(self, job_ids, timeout):
+        """Wait, within one deadline for all of them, until every job is done or failed; return them."""
+        deadline = time.monotonic() + timeout
+        return [self.wait_until_finished(job_id, timeout=max(0.0, deadline - time.monotonic()))
+                for job_id in job_ids]
 
 
 @pytest.fixture

@@ -34,8 +34,8 @@ def test_twenty_uploads_through_a_broker_restart_are_each_converted_and_emailed_
         job_ids = [future.result() for future in accepted]
 
     assert len(set(job_ids)) == UPLOADS
-    for job_id in job_ids:
-        assert client.wait_until_finished(job_id, timeout=120)["state"] == "done"
+    finished = client.wait_until_all_finished(job_ids, timeout=150)
+    assert [job["state"] for job in finished] == ["done"] * UPLOADS
     mail.wait_for(client.email, count=UPLOADS, timeout=120)
     wait_until_idle(amqp_url, timeout=60)
     assert sorted(message_ids(mail, client.email)) == sorted(f"<job-{job_id}@mp3-converter>" for job_id in job_ids)

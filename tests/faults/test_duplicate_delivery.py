@@ -1,8 +1,11 @@
 """The same `video` message delivered more than once, as at-least-once delivery allows (a replay
 by an operator, a redelivery after a lost ack): one MP3 and one email per job, whatever happens."""
-import pytest
+import threading
 
-from pipeline import messages
+import pytest
+from bson import ObjectId
+
+from pipeline import jobs, messages
 from tests.conftest import PYTHON, ServiceProcess, free_port, make_video
 from tests.faults.conftest import (
     mp3_blob_count, publish_video_message, ready_messages, video_blob_count, wait_for_log, wait_until_idle,
@@ -74,3 +77,30 @@ def test_two_copies_taken_by_two_converters_at_once_make_one_mp3_and_one_email(
     assert mp3_blob_count(mongo_client, job_id) == 1
     assert video_blob_count(mongo_client, job_id) == 0
     assert client.job(job_id)["state"] == "done"
+
+
+def test_deliveries_recording_their_mp3s_at_the_same_instant_all_keep_the_same_one(mongo_client):
+    job_store = jobs.Jobs(mongo_client)
+    job_id = jobs.new_job_id()
+    job_store.create(job_id=job_id, owner_id=7, email="race@example.com", filename="race.mp4", preset=None,
+                     video_fid=str(ObjectId()), correlation_id="race")
+    deliveries = 8
+    start = threading.Barrier(deliveries)
+    kept = []
+
+    def record(mp3_fid):
+        start.wait()
+        kept.append(job_store.record_mp3(job_id, mp3_fid)["mp3_fid"])
+
+    threads = [threading.Thread(target=record, args=(str(ObjectId()),)) for _ in range(deliveries)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+
+        assert len(kept) == deliveries
+        assert len(set(kept)) == 1, "every delivery but one deletes its MP3"
+        assert job_store.get(job_id)["mp3_fid"] == kept[0]
+    finally:
+        job_store.delete(job_id)

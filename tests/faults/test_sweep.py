@@ -111,12 +111,14 @@ def test_the_sweep_removes_what_no_job_needs_and_leaves_live_jobs_alone(store):
     uploading_video = store.blob(store.videos, jobs.new_job_id(), age=datetime.timedelta(minutes=1))
     orphan_mp3 = store.blob(store.mp3s, jobs.new_job_id())
     duplicate_mp3 = store.blob(store.mp3s, fresh["_id"])
+    failed_jobs_mp3 = store.blob(store.mp3s, failed_with_source_left["_id"])
+    being_recorded_mp3 = store.blob(store.mp3s, converting["_id"])
     abandoned_upload = store.partial_upload("videos", started_ago=datetime.timedelta(hours=2))
     current_upload = store.partial_upload("mp3s", started_ago=datetime.timedelta(minutes=1))
 
     counts = sweep(store.jobs, store.videos, store.mp3s, now=NOW, retention=RETENTION, grace=GRACE)
 
-    assert counts == SweepCounts(expired_mp3s=1, finished_videos=2, unowned_videos=1, unowned_mp3s=2,
+    assert counts == SweepCounts(expired_mp3s=1, finished_videos=2, unowned_videos=1, unowned_mp3s=3,
                                  partial_uploads=1)
     assert exists(store.videos, queued["video_fid"]) and exists(store.videos, converting["video_fid"])
     assert exists(store.mp3s, fresh["mp3_fid"]) and exists(store.mp3s, done_with_source_left["mp3_fid"])
@@ -129,6 +131,8 @@ def test_the_sweep_removes_what_no_job_needs_and_leaves_live_jobs_alone(store):
     assert not exists(store.videos, orphan_video)
     assert exists(store.videos, uploading_video), "a file younger than the grace may still get its job"
     assert not exists(store.mp3s, orphan_mp3) and not exists(store.mp3s, duplicate_mp3)
+    assert not exists(store.mp3s, failed_jobs_mp3)
+    assert exists(store.mp3s, being_recorded_mp3), "a converting job may be about to record it"
     assert store.chunk_count("videos", abandoned_upload) == 0
     assert store.chunk_count("mp3s", current_upload) == 1
     states = [store.jobs.get(job["_id"])["state"] for job in (queued, converting, fresh)]
@@ -234,10 +238,12 @@ def test_an_expired_mp3_is_gone_and_its_download_answers_404(system, client, mai
     assert requests.get(link, timeout=30).status_code == 200
     # As if it had been stored ten years ago: on the shared databases, only this job is that old.
     long_ago = NOW - datetime.timedelta(days=3650)
+    job_store, mp3s = jobs.Jobs(mongo_client), storage.Bucket(mongo_client, storage.MP3S_DB)
+    # A run of this test killed half-way leaves its job that old and unexpired: expire it first.
+    expire_mp3s(job_store, mp3s, stored_before=long_ago + datetime.timedelta(days=1))
     mongo_client[jobs.JOBS_DB]["jobs"].update_one({"_id": job_id}, {"$set": {"steps.stored": long_ago}})
 
-    expired = expire_mp3s(jobs.Jobs(mongo_client), storage.Bucket(mongo_client, storage.MP3S_DB),
-                          stored_before=long_ago + datetime.timedelta(days=1))
+    expired = expire_mp3s(job_store, mp3s, stored_before=long_ago + datetime.timedelta(days=1))
 
     assert expired == 1
     assert mp3_blob_count(mongo_client, job_id) == 0
