@@ -131,6 +131,8 @@ class ConversionWorker:
                 preset=job["preset"],
                 on_progress=report_progress,
                 should_cancel=self._should_cancel,
+                # What the gateway's probe found; a job written before it kept that has none.
+                info=media.MediaInfo(**job["media"]) if job.get("media") else None,
             )
             self._jobs.mark_converted(job_id)
             filename = mp3_filename(job["filename"])

@@ -6,6 +6,7 @@ broker, and undo each other when a later one fails, are here.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ def submit_upload(*, user: User, video: IO[bytes], filename: str, preset: str | 
     before the error is raised, so a failed upload leaves no blob, no job and no message.
     """
     # Before anything is stored: a file without audio is refused with nothing to clean up.
-    media.probe(video.name)
+    media_info = media.probe(video.name)
 
     jobs = services.jobs()
     job_id = new_job_id()
@@ -58,7 +59,7 @@ def submit_upload(*, user: User, video: IO[bytes], filename: str, preset: str | 
         undo.append(functools.partial(jobs.delete, job_id))
         job = jobs.create(job_id=job_id, owner_id=user.id, email=user.email, filename=filename,
                           preset=preset, video_fid=video_fid, correlation_id=correlation_id,
-                          idempotency_key=idempotency_key)
+                          idempotency_key=idempotency_key, media=dataclasses.asdict(media_info))
         services.publisher().publish(messages.VIDEO_QUEUE, {
             "version": MESSAGE_VERSION,
             "job_id": job_id,
@@ -100,18 +101,17 @@ def open_mp3(fid: str):
 
 
 def open_owned_mp3(user: User, fid: str):
-    """Open the MP3 ``fid`` if it belongs to one of ``user``'s jobs; raise FileNotFound otherwise.
+    """Open the MP3 ``fid`` if ``user`` uploaded its video; raise FileNotFound otherwise.
 
-    Another user's file is reported exactly like a missing one, so fids cannot be probed.
+    Another user's file is reported exactly like a missing one, so fids cannot be probed. The
+    owner is the one the converter wrote into the file's metadata, read along with the file by
+    its _id: no search of the jobs collection on a download.
     """
-    storage.parse_fid(fid)
-    try:
-        job = services.jobs().get_by_mp3_fid(fid)
-    except JobNotFound:
-        raise storage.FileNotFound(fid) from None
-    if job["owner_id"] != user.id:
+    stored = open_mp3(fid)
+    if (stored.metadata or {}).get("owner_id") != user.id:
+        stored.close()
         raise storage.FileNotFound(fid)
-    return open_mp3(fid)
+    return stored
 
 
 def delete_job(user: User, job_id: str) -> None:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, request
 
-from gateway import conversions, filenames, links, tokens
-from pipeline import storage
+from gateway import conversions, filenames, links, services, tokens
 
 bp = Blueprint("downloads", __name__)
 
@@ -25,7 +24,9 @@ def download() -> Response:
 
 def _mp3_response(stored) -> Response:
     # direct_passthrough: werkzeug hands our generator to the server untouched, chunk by chunk.
-    response = Response(_chunks(stored), mimetype="audio/mpeg", direct_passthrough=True)
+    # A few GridFS chunks at a time, so a large MP3 is never held in memory whole. The bucket is
+    # looked up now: the generator runs after the request's context is gone.
+    response = Response(services.mp3s().chunks(stored), mimetype="audio/mpeg", direct_passthrough=True)
     response.content_length = stored.length
     response.headers["Content-Disposition"] = filenames.content_disposition(filenames.mp3_name(stored.filename))
     # A user's file, possibly fetched with a bearer token: no shared cache may keep a copy.
@@ -33,9 +34,3 @@ def _mp3_response(stored) -> Response:
     # Runs when the response is done with, even if the client hung up before the first chunk.
     response.call_on_close(stored.close)
     return response
-
-
-def _chunks(stored):
-    # One GridFS chunk at a time: a large MP3 is never held in memory whole.
-    while chunk := stored.read(storage.CHUNK_SIZE):
-        yield chunk

@@ -49,6 +49,8 @@ def test_a_video_with_sound_is_stored_recorded_and_queued_once(client, user, med
     assert (job["owner_id"], job["email"], job["filename"], job["preset"]) == (user.id, user.email, "talk.mp4", "192k")
     assert job["video_fid"] == video_fid and job["mp3_fid"] is None
     assert job["correlation_id"] == "req-talk-1"
+    # What the upload's probe found, kept so that the converter need not probe again.
+    assert job["media"] == {"duration_seconds": pytest.approx(2.0, abs=0.1), "audio_codec": "aac", "audio_channels": 2}
 
     [(properties, body)] = video_queue.take_all()
     messages.validate(messages.VIDEO_QUEUE, body)
