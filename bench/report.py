@@ -72,8 +72,8 @@ def _error_lines(figure):
 
 def _convert_section(convert, corpus):
     out = ["## 1. Convert step", "",
-           "`pipeline.media.extract_mp3` on a local file (ffprobe, then ffmpeg with progress on a pipe, as the "
-           "converter runs it) against bare `ffmpeg -i FILE -map 0:a:0 -vn -c:a libmp3lame -q:a 2 -ar 44100 -ac 2`. "
+           "`pipeline.media.extract_mp3` on a local file (ffmpeg with progress on a pipe, given the MediaInfo "
+           "the gateway's ffprobe kept in the job, as the converter runs it) against bare `ffmpeg -i FILE -map 0:a:0 -vn -c:a libmp3lame -q:a 2 -ar 44100 -ac 2`. "
            "Medians; the two sides alternate.", ""]
     out += _error_lines(convert)
     rows = []
@@ -89,7 +89,7 @@ def _convert_section(convert, corpus):
     if rows:
         out += [_table(["file", "what", "size", "runs", "bare ffmpeg (s)", "converter (s)", "ffprobe alone (s)",
                         "ratio", "bare ffmpeg CPU (s)", "converter CPU (s)", "CPU ratio"], rows), "",
-                "CPU: user + system time of the child processes (ffmpeg; ffprobe and ffmpeg for the converter), "
+                "CPU: user + system time of the child processes (ffmpeg on both sides), "
                 "which load from elsewhere on the machine does not inflate the way it does wall time.", ""]
     return out
 
