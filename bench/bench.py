@@ -21,6 +21,7 @@ however it ends (Ctrl-C included).
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import datetime
 import logging
 import os
@@ -635,7 +636,40 @@ def measure_gateway(context):
     context.gateway_job_id = upload.job_id
     # Converted before the load starts, so that no conversion shares the cores with the requests.
     wait_for_email(context, upload.job_id, context.system.dead_letter_count(), timeout=300)
-    return run_wrk(context, upload.job_id, context.plan.wrk_seconds)
+    figure = run_wrk(context, upload.job_id, context.plan.wrk_seconds)
+    cpu, requests = figure["cpu_seconds"], figure["requests"]
+    figure["cpu_ms_per_request"] = {
+        name: round(1000 * seconds / requests, 3) for name, seconds in cpu.items()
+        if seconds is not None and requests and not name.startswith("machine")
+    }
+    figure["database_ceiling"] = database_ceiling(context.system.mongo_uri, upload.job_id, context.plan.wrk_seconds)
+    logger.info("gateway: the database alone answers %.0f lookups/s",
+                figure["database_ceiling"]["lookups_per_second"])
+    return figure
+
+
+def database_ceiling(mongo_uri, job_id, seconds):
+    """The most GET /jobs/<id> could reach here: the job read by _id straight from the
+    MongoDB-protocol server by one client process per core, with no HTTP, token or JSON."""
+    processes = os.cpu_count() or 1
+    with concurrent.futures.ProcessPoolExecutor(processes) as pool:
+        counts = list(pool.map(_lookups, [mongo_uri] * processes, [job_id] * processes, [seconds] * processes))
+    return {"processes": processes, "seconds": seconds, "lookups_per_second": round(sum(counts) / seconds, 1)}
+
+
+def _lookups(mongo_uri, job_id, seconds):
+    """How many times one process reads the job by _id in ``seconds`` (in a pool's process)."""
+    client = storage.connect(mongo_uri)
+    try:
+        job_store = pipeline_jobs.Jobs(client)
+        job_store.get(job_id)  # connected before the clock starts
+        count, deadline = 0, time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            job_store.get(job_id)
+            count += 1
+        return count
+    finally:
+        client.close()
 
 
 def run_wrk(context, job_id, seconds):
@@ -895,8 +929,24 @@ def profile_gateway(context, gateway, results_dir):
             + ", ".join(f"{name} {_seconds(seconds)}" for name, seconds in cpu.items()) + ".",
             f"gunicorn started {gateway['gateway_workers_started_during_run']} new worker(s) during the measured run "
             "(max_requests recycling).",
+            *_ceiling_notes(gateway),
         ],
     }
+
+
+def _ceiling_notes(gateway):
+    per_request, ceiling = gateway.get("cpu_ms_per_request", {}), gateway.get("database_ceiling")
+    if not per_request or not ceiling:
+        return []
+    database = per_request.get("MongoDB-protocol server (the bench's own)")
+    notes = ["CPU per request (ms): " + ", ".join(f"{name} {ms:.2f}" for name, ms in per_request.items()) + "."]
+    if database:
+        notes.append(f"At {database:.2f} ms of the MongoDB-protocol server's CPU per lookup, 1,000 requests/s would "
+                     f"need {database:.2f} of the {os.cpu_count()} cores for the database alone.")
+    notes.append(f"Ceiling: {ceiling['processes']} processes reading the job by _id straight from the database, with "
+                 f"no HTTP at all, made {ceiling['lookups_per_second']:.0f} lookups/s; the gateway served "
+                 f"{gateway['requests_per_second'] / ceiling['lookups_per_second']:.0%} of that.")
+    return notes
 
 
 # ---------------------------------------------------------------------------------------------

@@ -187,6 +187,15 @@ def _gateway_section(gateway):
                      _number(gateway["latency_p50_ms"], 1), _number(gateway["latency_p90_ms"], 1),
                      _number(gateway["latency_p99_ms"], 1), gateway["non_2xx_responses"], gateway["socket_errors"],
                      gateway["gateway_workers_started_during_run"]]]), ""]
+    per_request = gateway.get("cpu_ms_per_request", {})
+    if per_request:
+        out += ["CPU per request during the run (ms): "
+                + ", ".join(f"{name} {ms:.2f}" for name, ms in per_request.items()) + ".", ""]
+    ceiling = gateway.get("database_ceiling")
+    if ceiling:
+        out += [f"The ceiling, measured right after: the same job read by `_id` straight from the MongoDB-protocol "
+                f"server by {ceiling['processes']} client processes (one per core), no HTTP, token or JSON: "
+                f"**{_number(ceiling['lookups_per_second'], 0)} lookups/s**.", ""]
     return out
 
 
