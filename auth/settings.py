@@ -49,6 +49,7 @@ class Settings:
         """Build settings from environment variables, naming every variable that is wrong."""
         problems: list[str] = []
 
+        # Not pipeline/environment.py: auth's image holds auth/ alone, and keeps values unstripped.
         def read(name: str, default: str) -> str:
             # An empty value (`MYSQL_PASSWORD=` in a compose file) counts as unset. Others are
             # kept exactly: a password may well end with a space.

@@ -76,6 +76,8 @@ class Plan:
     throughput_uploads: int
     throughput_clients: int
     wrk_seconds: int
+    # How many other videos the bucket holds for each timed GridFS read (a throughput miss's finding).
+    bucket_fills: tuple = (0, 10, 20)
     wrk_threads: int = 2
     wrk_connections: int = 32
 
@@ -87,7 +89,7 @@ FULL = Plan(mode="full", files=("30s", "10min", "60min", "1gb"),
 # In a smoke run the smallest file stands in for every role, so results.json has the same shape.
 SMOKE = Plan(mode="smoke", files=(corpus.SMALLEST,), convert_iterations={corpus.SMALLEST: 1},
              target_file=corpus.SMALLEST, large_file=corpus.SMALLEST,
-             throughput_uploads=4, throughput_clients=2, wrk_seconds=2)
+             throughput_uploads=4, throughput_clients=2, wrk_seconds=2, bucket_fills=(0, 2))
 
 
 # In the order they are measured and reported.
@@ -802,7 +804,7 @@ def profile_miss(context, target, figures, results_dir):
     if kind == "memory":
         return memory_finding(target, figures.get("memory", {}), context.plan)
     if kind == "throughput":
-        return throughput_finding(figures["throughput"])
+        return throughput_finding(context, figures["throughput"])
     return profile_gateway(context, figures["gateway"], results_dir)
 
 
@@ -886,8 +888,9 @@ def memory_finding(target, memory, plan):
     return {"notes": notes}
 
 
-def throughput_finding(throughput):
-    """Where the CPU went while two converters worked: is there a core left for the second one?"""
+def throughput_finding(context, throughput):
+    """Where the CPU went while two converters worked: is there a core left for the second one?
+    And what one job's GridFS read of its video costs as the bucket fills up with queued ones."""
     if "error" in throughput:
         return {"notes": [throughput["error"]]}
     notes = []
@@ -898,7 +901,38 @@ def throughput_finding(throughput):
                            if not name.startswith("machine"))
         notes.append(f"{converters} converter(s): the machine was busy {cpu['machine busy (all cores)']:.1f} of "
                      f"{capacity:.1f} core-seconds ({100 * cpu['machine busy (all cores)'] / capacity:.0f}%): {shares}.")
-    return {"notes": notes}
+    reads = gridfs_read_by_bucket_size(context, context.videos[corpus.SMALLEST], queued=context.plan.bucket_fills)
+    notes.append("One GridFS read of the 30s video (as the converter fetches it) by the number of other videos in "
+                 "the bucket, which is the number of uploads still queued: "
+                 + ", ".join(f"{queued}: {read['seconds']:.2f} s, of which the MongoDB-protocol server "
+                             f"{read['server_cpu_seconds']:.2f} CPU-s" for queued, read in reads.items()) + ".")
+    return {"notes": notes, "gridfs_reads": reads}
+
+
+def gridfs_read_by_bucket_size(context, video, queued):
+    """Time one read of ``video`` from a bucket also holding each count of copies of it, in a
+    database of the bench's own (dropped afterwards): does a read's cost grow with the bucket?"""
+    client = storage.connect(context.system.mongo_uri)
+    database = f"bench_scan_{os.getpid()}"
+    bucket = storage.Bucket(client, database)
+    server = CpuAccount({"server": lambda: [(context.system.mongo.pid, True)]})
+    reads, stored = {}, 0
+    try:
+        with video.open("rb") as source:
+            fid = bucket.put(source, video.name, {})
+        for count in queued:
+            while stored < count:
+                with video.open("rb") as source:
+                    bucket.put(source, video.name, {})
+                stored += 1
+            server.start()
+            with open(os.devnull, "wb") as sink:
+                seconds, _ = _timed(lambda: bucket.copy_to(fid, sink))
+            reads[count] = {"seconds": round(seconds, 3), "server_cpu_seconds": server.stop()["server"]}
+        return reads
+    finally:
+        client.drop_database(database)
+        client.close()
 
 
 def profile_gateway(context, gateway, results_dir):

@@ -1,14 +1,13 @@
 """Run the converter: `python -m converter` consumes the `video` queue until SIGTERM or Ctrl-C."""
 import functools
 import logging
-import signal
 import sys
 import threading
 
 from converter import scratch, sweep
 from converter.settings import Settings, SettingsError
 from converter.worker import ConversionWorker
-from pipeline import broker, health, jobs, logs, storage
+from pipeline import broker, jobs, lifecycle, logs, storage
 
 logger = logging.getLogger(__name__)
 
@@ -48,18 +47,8 @@ def main():
         shutdown_grace_seconds=settings.shutdown_grace_seconds,
     )
 
-    health.serve(
-        settings.health_port,
-        lambda: {"broker": consumer.connected, "mongodb": mongodb_answers(mongo_client)},
-        host=settings.health_host,
-    )
-
-    def stop(signum, frame):
-        logger.info("received %s; stopping", signal.Signals(signum).name)
-        consumer.stop()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    lifecycle.serve_probes(consumer, mongo_client, host=settings.health_host, port=settings.health_port)
+    lifecycle.stop_on_signals(consumer)
 
     # The sweep shares the MongoClient (it is thread-safe) but nothing else with the consumer.
     stop_sweeping = threading.Event()
@@ -81,14 +70,6 @@ def main():
         scratch_dir.remove()
     logger.info("stopped")
     return 0
-
-
-def mongodb_answers(client):
-    try:
-        storage.ping(client)
-    except storage.UNAVAILABLE:
-        return False
-    return True
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.environment import EnvironmentReader
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 HOUR_SECONDS = 3600
 DAY_SECONDS = 24 * HOUR_SECONDS
@@ -39,49 +41,35 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
         """Build settings from environment variables, naming every variable that is wrong."""
-        problems: list[str] = []
+        env = EnvironmentReader(environ)
 
-        def read(name: str, default: str) -> str:
-            # An empty value (`HEALTH_PORT=` in a compose file) counts as unset.
-            return environ.get(name, "").strip() or default
-
-        def read_int(name: str, default: int, minimum: int, maximum: int) -> int:
-            text = read(name, str(default))
-            try:
-                value = int(text)
-            except ValueError:
-                problems.append(f"{name} must be a whole number, got {text!r}")
-                return default
-            if not minimum <= value <= maximum:
-                problems.append(f"{name} must be between {minimum} and {maximum}, got {value}")
-            return value
-
-        work_dir = Path(read("WORK_DIR", tempfile.gettempdir()))
+        work_dir = Path(env.text("WORK_DIR", tempfile.gettempdir()))
         if not work_dir.is_dir():
-            problems.append(f"WORK_DIR must be an existing directory, got {str(work_dir)!r}")
+            env.problems.append(f"WORK_DIR must be an existing directory, got {str(work_dir)!r}")
 
-        log_level = read("LOG_LEVEL", "INFO").upper()
+        log_level = env.text("LOG_LEVEL", "INFO").upper()
         if log_level not in LOG_LEVELS:
-            problems.append(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
+            env.problems.append(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
 
         settings = cls(
-            amqp_url=read("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F"),
-            mongodb_uri=read("MONGODB_URI", "mongodb://127.0.0.1:27017/"),
-            max_deliveries=read_int("MAX_DELIVERIES", 3, minimum=1, maximum=100),
+            amqp_url=env.text("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F"),
+            mongodb_uri=env.text("MONGODB_URI", "mongodb://127.0.0.1:27017/"),
+            max_deliveries=env.integer("MAX_DELIVERIES", 3, minimum=1, maximum=100),
             # Loopback by default; a container sets 0.0.0.0 so its orchestrator can probe it.
-            health_host=read("HEALTH_HOST", "127.0.0.1"),
-            health_port=read_int("HEALTH_PORT", 8082, minimum=1, maximum=65535),
+            health_host=env.text("HEALTH_HOST", "127.0.0.1"),
+            health_port=env.integer("HEALTH_PORT", 8082, minimum=1, maximum=65535),
             work_dir=work_dir,
-            shutdown_grace_seconds=read_int("SHUTDOWN_GRACE_SECONDS", 25, minimum=0, maximum=3600),
-            mp3_retention_seconds=read_int(
+            shutdown_grace_seconds=env.integer("SHUTDOWN_GRACE_SECONDS", 25, minimum=0, maximum=3600),
+            mp3_retention_seconds=env.integer(
                 "MP3_RETENTION_SECONDS", 7 * DAY_SECONDS, minimum=60, maximum=3650 * DAY_SECONDS
             ),
-            sweep_interval_seconds=read_int("SWEEP_INTERVAL_SECONDS", HOUR_SECONDS, minimum=0, maximum=7 * DAY_SECONDS),
-            sweep_grace_seconds=read_int(
+            sweep_interval_seconds=env.integer(
+                "SWEEP_INTERVAL_SECONDS", HOUR_SECONDS, minimum=0, maximum=7 * DAY_SECONDS
+            ),
+            sweep_grace_seconds=env.integer(
                 "SWEEP_GRACE_SECONDS", HOUR_SECONDS, minimum=60, maximum=3650 * DAY_SECONDS
             ),
             log_level=log_level,
         )
-        if problems:
-            raise SettingsError("Invalid converter settings: " + "; ".join(problems))
+        env.raise_if_problems(SettingsError, "converter")
         return settings

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.environment import EnvironmentReader
+
 ENVIRONMENTS = ("development", "production")
 
 # Development default, written by `make secrets`. Production must name its secret file explicitly.
@@ -65,83 +67,52 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
         """Build settings from environment variables, naming every variable that is wrong."""
-        problems: list[str] = []
-
-        def read(name: str, default: str) -> str:
-            # An empty value (`AUTH_URL=` in a compose file) counts as unset.
-            return environ.get(name, "").strip() or default
-
-        def read_int(name: str, default: int, minimum: int, maximum: int) -> int:
-            text = read(name, str(default))
-            try:
-                value = int(text)
-            except ValueError:
-                problems.append(f"{name} must be a whole number, got {text!r}")
-                return default
-            if not minimum <= value <= maximum:
-                problems.append(f"{name} must be between {minimum} and {maximum}, got {value}")
-            return value
+        env = EnvironmentReader(environ)
 
         def read_rate_limit(name: str, default: str) -> RateLimit:
-            text = read(name, default)
+            text = env.text(name, default)
             match = RATE_LIMIT_PATTERN.fullmatch(text.replace(" ", ""))
             if not match or int(match[1]) < 1 or int(match[2]) < 1:
-                problems.append(f"{name} must be REQUESTS/SECONDS, both at least 1, like {default}; got {text!r}")
+                env.problems.append(f"{name} must be REQUESTS/SECONDS, both at least 1, like {default}; got {text!r}")
                 match = RATE_LIMIT_PATTERN.fullmatch(default)
             return RateLimit(requests=int(match[1]), seconds=int(match[2]))
 
-        environment = read("ENVIRONMENT", "development")
-        if environment not in ENVIRONMENTS:
-            problems.append(f"ENVIRONMENT must be one of {', '.join(ENVIRONMENTS)}, got {environment!r}")
+        environment = env.choice("ENVIRONMENT", "development", ENVIRONMENTS)
 
-        log_level = read("LOG_LEVEL", "INFO").upper()
+        log_level = env.text("LOG_LEVEL", "INFO").upper()
         if not isinstance(logging.getLevelName(log_level), int):
-            problems.append(f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {log_level!r}")
+            env.problems.append(f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {log_level!r}")
 
-        secret_file_name = read("DOWNLOAD_LINK_SECRET_FILE", "")
-        if not secret_file_name:
-            if environment == "production":
-                problems.append("DOWNLOAD_LINK_SECRET_FILE is required when ENVIRONMENT=production")
-            secret_file_name = DEV_DOWNLOAD_LINK_SECRET_FILE
-        secret_file = Path(secret_file_name)
+        secret_file, secret = env.secret_file(
+            "DOWNLOAD_LINK_SECRET_FILE",
+            DEV_DOWNLOAD_LINK_SECRET_FILE,
+            in_production=environment == "production",
+            min_length=MIN_SECRET_LENGTH,
+        )
 
-        upload_dir = Path(read("UPLOAD_DIR", tempfile.gettempdir()))
+        upload_dir = Path(env.text("UPLOAD_DIR", tempfile.gettempdir()))
         if not upload_dir.is_dir():
-            problems.append(f"UPLOAD_DIR {str(upload_dir)!r} is not an existing directory")
+            env.problems.append(f"UPLOAD_DIR {str(upload_dir)!r} is not an existing directory")
 
-        auth_url = read("AUTH_URL", "http://127.0.0.1:8081").rstrip("/")
+        auth_url = env.text("AUTH_URL", "http://127.0.0.1:8081").rstrip("/")
         settings = cls(
             environment=environment,
             log_level=log_level,
-            amqp_url=read("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F"),
-            mongodb_uri=read("MONGODB_URI", "mongodb://127.0.0.1:27017/"),
+            amqp_url=env.text("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F"),
+            mongodb_uri=env.text("MONGODB_URI", "mongodb://127.0.0.1:27017/"),
             auth_url=auth_url,
-            jwks_url=read("JWKS_URL", auth_url + JWKS_PATH),
-            jwt_issuer=read("JWT_ISSUER", "mp3-auth"),
-            jwt_audience=read("JWT_AUDIENCE", "mp3-gateway"),
+            jwks_url=env.text("JWKS_URL", auth_url + JWKS_PATH),
+            jwt_issuer=env.text("JWT_ISSUER", "mp3-auth"),
+            jwt_audience=env.text("JWT_AUDIENCE", "mp3-gateway"),
             download_link_secret_file=secret_file,
-            download_link_secret=read_secret(secret_file, problems),
-            max_upload_bytes=read_int("MAX_UPLOAD_BYTES", 2 * 1024**3, minimum=1, maximum=2**63 - 1),
-            max_deliveries=read_int("MAX_DELIVERIES", 3, minimum=1, maximum=100),
+            download_link_secret=secret,
+            max_upload_bytes=env.integer("MAX_UPLOAD_BYTES", 2 * 1024**3, minimum=1, maximum=2**63 - 1),
+            max_deliveries=env.integer("MAX_DELIVERIES", 3, minimum=1, maximum=100),
             upload_dir=upload_dir,
             login_rate_limit=read_rate_limit("LOGIN_RATE_LIMIT", "10/60"),
             register_rate_limit=read_rate_limit("REGISTER_RATE_LIMIT", "10/3600"),
             upload_rate_limit=read_rate_limit("UPLOAD_RATE_LIMIT", "60/3600"),
-            trusted_proxy_count=read_int("TRUSTED_PROXY_COUNT", 0, minimum=0, maximum=MAX_TRUSTED_PROXIES),
+            trusted_proxy_count=env.integer("TRUSTED_PROXY_COUNT", 0, minimum=0, maximum=MAX_TRUSTED_PROXIES),
         )
-        if problems:
-            raise SettingsError("Invalid gateway settings: " + "; ".join(problems))
+        env.raise_if_problems(SettingsError, "gateway")
         return settings
-
-
-def read_secret(path: Path, problems: list[str]) -> bytes:
-    """The download-link secret: the file's text without surrounding whitespace, as UTF-8 bytes."""
-    try:
-        secret = path.read_text().strip()
-    except OSError as error:
-        hint = " (run `make secrets`)" if str(path) == DEV_DOWNLOAD_LINK_SECRET_FILE else ""
-        problems.append(f"DOWNLOAD_LINK_SECRET_FILE {str(path)!r} cannot be read: {error.strerror}{hint}")
-        return b""
-    if len(secret) < MIN_SECRET_LENGTH:
-        problems.append(f"DOWNLOAD_LINK_SECRET_FILE {str(path)!r} holds fewer than {MIN_SECRET_LENGTH} characters")
-    return secret.encode()

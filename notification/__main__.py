@@ -1,12 +1,11 @@
 """Run the notification service: `python -m notification` consumes the `mp3` queue until SIGTERM or Ctrl-C."""
 import logging
-import signal
 import sys
 
 from notification.mailer import SmtpMailer
 from notification.settings import Settings, SettingsError
 from notification.worker import NotificationWorker
-from pipeline import broker, health, jobs, logs, storage
+from pipeline import broker, jobs, lifecycle, logs, storage
 
 logger = logging.getLogger(__name__)
 
@@ -42,20 +41,10 @@ def main():
         shutdown_grace_seconds=settings.shutdown_grace_seconds,
     )
 
-    # SMTP is left out on purpose: a mail server outage is waited out per message, and marking
-    # the service unready would not bring the mail server back.
-    health.serve(
-        settings.health_port,
-        lambda: {"broker": consumer.connected, "mongodb": mongodb_answers(mongo_client)},
-        host=settings.health_host,
-    )
-
-    def stop(signum, frame):
-        logger.info("received %s; stopping", signal.Signals(signum).name)
-        consumer.stop()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    # Readiness leaves SMTP out on purpose: a mail server outage is waited out per message, and
+    # marking the service unready would not bring the mail server back.
+    lifecycle.serve_probes(consumer, mongo_client, host=settings.health_host, port=settings.health_port)
+    lifecycle.stop_on_signals(consumer)
 
     try:
         consumer.run()
@@ -63,14 +52,6 @@ def main():
         mongo_client.close()
     logger.info("stopped")
     return 0
-
-
-def mongodb_answers(client):
-    try:
-        storage.ping(client)
-    except storage.UNAVAILABLE:
-        return False
-    return True
 
 
 if __name__ == "__main__":

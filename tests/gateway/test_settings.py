@@ -93,7 +93,7 @@ def test_a_short_download_link_secret_is_refused(tmp_path):
     short = tmp_path / "short.key"
     short.write_text("too-short")
 
-    with pytest.raises(SettingsError, match="fewer than 32 characters"):
+    with pytest.raises(SettingsError, match="must hold at least 32 characters"):
         Settings.from_env({"DOWNLOAD_LINK_SECRET_FILE": str(short)})
 
 

@@ -1,0 +1,38 @@
+"""What a worker's entry point does around its broker.Consumer: serve its probes, stop on a signal."""
+import logging
+import signal
+
+from pipeline import health, storage
+
+logger = logging.getLogger(__name__)
+
+
+def serve_probes(consumer, mongo_client, *, host, port):
+    """Serve /healthz, and /readyz: ready while the consumer holds a broker connection and MongoDB answers."""
+    return health.serve(
+        port,
+        lambda: {"broker": consumer.connected, "mongodb": _mongodb_answers(mongo_client)},
+        host=host,
+    )
+
+
+def stop_on_signals(consumer):
+    """Make SIGTERM (an orchestrator's stop) and SIGINT (Ctrl-C) ask the consumer to finish and return.
+
+    signal.signal() may only be called on the main thread: call this from main().
+    """
+
+    def stop(signum, frame):
+        logger.info("received %s; stopping", signal.Signals(signum).name)
+        consumer.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+
+def _mongodb_answers(mongo_client):
+    try:
+        storage.ping(mongo_client)
+    except storage.UNAVAILABLE:
+        return False
+    return True
