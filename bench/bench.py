@@ -83,7 +83,7 @@ class Plan:
 
 
 FULL = Plan(mode="full", files=("30s", "10min", "60min", "1gb"),
-            convert_iterations={"30s": 5, "10min": 3, "60min": 1, "1gb": 3},
+            convert_iterations={"30s": 5, "10min": 5, "60min": 1, "1gb": 5},
             target_file="10min", large_file="1gb",
             throughput_uploads=40, throughput_clients=8, wrk_seconds=10)
 # In a smoke run the smallest file stands in for every role, so results.json has the same shape.
