@@ -28,10 +28,11 @@ COPY_BUFFER = CHUNK_SIZE
 # flight, whatever the file (bench/: a gateway worker went from 63 to 150 MB on a 400 MB upload).
 # pymongo offers no setting for it, so its module constant is lowered, for the whole process:
 # 16 chunks (4 MB) per insert_many keep memory flat; a 100 MB put took 9.6 s against 9.2 s.
+# Reads (Bucket.chunks) take the same 16 chunks per round trip.
 if not hasattr(gridfs.synchronous.grid_file, "_UPLOAD_BUFFER_SIZE"):  # pragma: no cover
     raise ImportError("pymongo's GridFS no longer has _UPLOAD_BUFFER_SIZE: revisit pipeline/storage.py")
-UPLOAD_BATCH_BYTES = 16 * CHUNK_SIZE
-gridfs.synchronous.grid_file._UPLOAD_BUFFER_SIZE = UPLOAD_BATCH_BYTES
+BATCH_BYTES = 16 * CHUNK_SIZE
+gridfs.synchronous.grid_file._UPLOAD_BUFFER_SIZE = BATCH_BYTES
 
 # Errors meaning "MongoDB is not reachable right now" as opposed to "this request is wrong".
 UNAVAILABLE = (pymongo.errors.ConnectionFailure, pymongo.errors.ServerSelectionTimeoutError)
@@ -105,11 +106,11 @@ class Bucket:
 
         GridOut's own reads ask for the server's default first batch of 101 chunks (25 MB), and
         FerretDB sends it as one reply whatever its size, so reading held 50 MB at once (the
-        reply and its documents). Here a round trip brings UPLOAD_BATCH_BYTES, as writes do.
+        reply and its documents). Here a round trip brings BATCH_BYTES, as writes do.
         The checks are GridOut's: every chunk present, in order, adding up to the file's length.
         """
         cursor = self._chunks.find({"files_id": stored._id}, {"n": 1, "data": 1}, sort=[("n", 1)],
-                                   batch_size=UPLOAD_BATCH_BYTES // CHUNK_SIZE)
+                                   batch_size=BATCH_BYTES // CHUNK_SIZE)
         received = 0
         with cursor:
             for expected, chunk in enumerate(cursor):

@@ -42,7 +42,7 @@ def test_a_put_holds_a_few_chunks_in_memory_not_the_whole_file(bucket, tmp_path)
         tracemalloc.stop()
 
     # pymongo's own default batches up to 48 MB: this whole 40 MB file would have been held twice.
-    assert peak < 3 * storage.UPLOAD_BATCH_BYTES, f"peak {peak / 2**20:.1f} MiB of Python allocations"
+    assert peak < 3 * storage.BATCH_BYTES, f"peak {peak / 2**20:.1f} MiB of Python allocations"
     stored = hashlib.sha256()
     with bucket.open(fid) as download:
         assert download.length == FILE_BYTES
@@ -65,7 +65,7 @@ def test_a_read_holds_a_few_chunks_in_memory_and_checks_every_chunk(bucket, mong
         tracemalloc.stop()
 
     # GridOut's own reads took the server's default batch: 101 chunks, 25 MB, twice over.
-    assert peak < 3 * storage.UPLOAD_BATCH_BYTES, f"peak {peak / 2**20:.1f} MiB of Python allocations"
+    assert peak < 3 * storage.BATCH_BYTES, f"peak {peak / 2**20:.1f} MiB of Python allocations"
     assert copy.read_bytes() == payload
 
     mongo_client[database_name]["fs.chunks"].delete_one({"files_id": ObjectId(fid), "n": 7})
