@@ -6,10 +6,9 @@ broker, and undo each other when a later one fails, are here.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import IO
 
 from gateway import services
@@ -59,7 +58,7 @@ def submit_upload(*, user: User, video: IO[bytes], filename: str, preset: str | 
         undo.append(functools.partial(jobs.delete, job_id))
         job = jobs.create(job_id=job_id, owner_id=user.id, email=user.email, filename=filename,
                           preset=preset, video_fid=video_fid, correlation_id=correlation_id,
-                          idempotency_key=idempotency_key, media=dataclasses.asdict(media_info))
+                          idempotency_key=idempotency_key, media=asdict(media_info))
         services.publisher().publish(messages.VIDEO_QUEUE, {
             "version": MESSAGE_VERSION,
             "job_id": job_id,

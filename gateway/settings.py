@@ -14,10 +14,6 @@ from pipeline.environment import EnvironmentReader
 
 ENVIRONMENTS = ("development", "production")
 
-# Development default, written by `make secrets`. Production must name its secret file explicitly.
-DEV_DOWNLOAD_LINK_SECRET_FILE = ".secrets/download-link.key"
-# A shorter secret could be guessed; `make secrets` writes 64 hex characters.
-MIN_SECRET_LENGTH = 32
 JWKS_PATH = "/.well-known/jwks.json"
 RATE_LIMIT_PATTERN = re.compile(r"(\d+)/(\d+)")
 # More proxies than this in front of one service is a configuration mistake, not a topology.
@@ -83,12 +79,7 @@ class Settings:
         if not isinstance(logging.getLevelName(log_level), int):
             env.problems.append(f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {log_level!r}")
 
-        secret_file, secret = env.secret_file(
-            "DOWNLOAD_LINK_SECRET_FILE",
-            DEV_DOWNLOAD_LINK_SECRET_FILE,
-            in_production=environment == "production",
-            min_length=MIN_SECRET_LENGTH,
-        )
+        secret_file, secret = env.download_link_secret(in_production=environment == "production")
 
         upload_dir = Path(env.text("UPLOAD_DIR", tempfile.gettempdir()))
         if not upload_dir.is_dir():

@@ -13,11 +13,6 @@ ENVIRONMENTS = ("development", "production")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 SMTP_SECURITY_MODES = ("none", "starttls", "tls")
 
-# Development default, written by `make secrets`. Production must name its secret file explicitly.
-DEV_DOWNLOAD_LINK_SECRET_FILE = ".secrets/download-link.key"
-# A shorter secret could be guessed; `make secrets` writes 64 hex characters.
-MIN_SECRET_LENGTH = 32
-
 
 class SettingsError(ValueError):
     """The environment does not describe a configuration the service can start with."""
@@ -66,12 +61,7 @@ class Settings:
         if not public_base_url.startswith(("http://", "https://")):
             env.problems.append(f"PUBLIC_BASE_URL must start with http:// or https://, got {public_base_url!r}")
 
-        secret_file, secret = env.secret_file(
-            "DOWNLOAD_LINK_SECRET_FILE",
-            DEV_DOWNLOAD_LINK_SECRET_FILE,
-            in_production=environment == "production",
-            min_length=MIN_SECRET_LENGTH,
-        )
+        secret_file, secret = env.download_link_secret(in_production=environment == "production")
 
         settings = cls(
             environment=environment,

@@ -9,6 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+# The secret the gateway checks download links with and the notification service signs them
+# with: one secret, so one place says where it lives by default and how long it must be.
+# Development default, written by `make secrets`. Production must name its secret file explicitly.
+DEV_DOWNLOAD_LINK_SECRET_FILE = ".secrets/download-link.key"
+# A shorter secret could be guessed; `make secrets` writes 64 hex characters.
+MIN_DOWNLOAD_LINK_SECRET_LENGTH = 32
+
 
 class EnvironmentReader:
     """Reads ``environ`` one variable at a time; each wrong value adds a line to ``problems``."""
@@ -61,6 +68,11 @@ class EnvironmentReader:
         if len(secret) < min_length:
             self.problems.append(f"{name} {str(path)!r} must hold at least {min_length} characters")
         return path, secret.encode()
+
+    def download_link_secret(self, *, in_production: bool) -> tuple[Path, bytes]:
+        """DOWNLOAD_LINK_SECRET_FILE and the secret in it (see secret_file)."""
+        return self.secret_file("DOWNLOAD_LINK_SECRET_FILE", DEV_DOWNLOAD_LINK_SECRET_FILE,
+                                in_production=in_production, min_length=MIN_DOWNLOAD_LINK_SECRET_LENGTH)
 
     def raise_if_problems(self, error_class: type[Exception], service: str) -> None:
         """Raise ``error_class`` naming every problem found, if there is any."""
