@@ -33,6 +33,7 @@ def main():
         jobs=job_store,
         publisher=publisher,
         work_dir=scratch_dir.path,
+        media_limits=settings.media_limits,
         # A stopping worker abandons the conversion in hand (ffmpeg is killed) and the message
         # goes back to the queue: a long conversion would outlast any orchestrator's stop timeout,
         # and running it again elsewhere is safe because the handler is idempotent.

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline import media
 from pipeline.environment import EnvironmentReader
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -36,6 +37,7 @@ class Settings:
     mp3_retention_seconds: int
     sweep_interval_seconds: int
     sweep_grace_seconds: int
+    media_limits: media.Limits
     log_level: str
 
     @classmethod
@@ -69,6 +71,7 @@ class Settings:
             sweep_grace_seconds=env.integer(
                 "SWEEP_GRACE_SECONDS", HOUR_SECONDS, minimum=60, maximum=3650 * DAY_SECONDS
             ),
+            media_limits=env.media_limits(),
             log_level=log_level,
         )
         env.raise_if_problems(SettingsError, "converter")

@@ -59,12 +59,14 @@ class ConversionWorker:
     # should wait in the queue where another worker can take it.
     PREFETCH = 1
 
-    def __init__(self, *, videos, mp3s, jobs, publisher, work_dir, should_cancel=lambda: False):
+    def __init__(self, *, videos, mp3s, jobs, publisher, work_dir, media_limits=media.Limits(),
+                 should_cancel=lambda: False):
         self._videos = videos
         self._mp3s = mp3s
         self._jobs = jobs
         self._publisher = publisher
         self._work_dir = work_dir
+        self._media_limits = media_limits
         self._should_cancel = should_cancel
 
     def handle(self, body, delivery):
@@ -136,6 +138,7 @@ class ConversionWorker:
                 should_cancel=self._should_cancel,
                 # What the gateway's probe found; a job written before it kept that has none.
                 info=media.MediaInfo(**job["media"]) if job.get("media") else None,
+                limits=self._media_limits,
             )
             self._jobs.mark_converted(job_id)
             filename = mp3_filename(job["filename"])

@@ -8,7 +8,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from gateway import accounts, downloads, errors, health, jobs, openapi, request_ids, services, uploads
 from gateway.settings import Settings
 from gateway.spooling import SpoolingRequest
-from pipeline import logs
+from pipeline import logs, responses
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -34,6 +34,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         # peer, the only address that cannot be forged (the rate limits are keyed on it).
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxy_count)
 
+    responses.init_app(app)
     request_ids.init_app(app)
     services.init_app(app, settings)
     errors.init_app(app)

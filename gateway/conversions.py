@@ -32,14 +32,15 @@ class Submission:
 
 
 def submit_upload(*, user: User, video: IO[bytes], filename: str, preset: str | None,
-                  idempotency_key: str | None, correlation_id: str) -> Submission:
+                  idempotency_key: str | None, correlation_id: str, limits: media.Limits) -> Submission:
     """Check the spooled upload, store it, record its job and queue it for conversion.
 
     Either all three happen or none does: if a later step fails, the earlier ones are undone
     before the error is raised, so a failed upload leaves no blob, no job and no message.
     """
-    # Before anything is stored: a file without audio is refused with nothing to clean up.
-    media_info = media.probe(video.name)
+    # Before anything is stored: a file without audio, in a format not allowed or too long is
+    # refused with nothing to clean up.
+    media_info = media.probe(video.name, limits)
 
     jobs = services.jobs()
     job_id = new_job_id()

@@ -84,6 +84,7 @@ def error_response(status: int, code: str, message: str, headers: dict[str, str]
 def init_app(app: Flask) -> None:
     """Register the handlers that turn every exception into a JSON error response."""
     app.register_error_handler(ApiError, _api_error)
+    app.register_error_handler(MediaError, _media_error)
 
     def answer(exception_class, status: int, code: str, message: str | None = None,
                headers: dict[str, str] | None = None) -> None:
@@ -94,8 +95,6 @@ def init_app(app: Flask) -> None:
 
     answer(JobNotFound, 404, "not_found", "There is no job with this id.")
     answer(storage.FileNotFound, 404, "not_found", "There is no file with this id.")
-    # MediaError messages are written for users ("The file has no audio track to convert.").
-    answer(MediaError, 422, "unsupported_media")
     answer(tokens.MissingToken, 401, "missing_token", headers={"WWW-Authenticate": BEARER_CHALLENGE})
     answer(tokens.InvalidToken, 401, "invalid_token", headers={"WWW-Authenticate": INVALID_TOKEN_CHALLENGE})
     answer(tokens.ExpiredToken, 401, "token_expired", headers={"WWW-Authenticate": INVALID_TOKEN_CHALLENGE})
@@ -116,6 +115,12 @@ def init_app(app: Flask) -> None:
 
 def _api_error(error: ApiError) -> Response:
     return error_response(error.status, error.code, error.message)
+
+
+def _media_error(error: MediaError) -> Response:
+    # Its message is written for users ("The file has no audio track to convert."), and its
+    # code says which refusal it is (unsupported_media, too_long).
+    return error_response(422, error.code, str(error))
 
 
 def _rate_limited(error: ratelimits.RateLimitExceeded) -> Response:

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline import media
 from pipeline.environment import EnvironmentReader
 
 ENVIRONMENTS = ("development", "production")
@@ -51,6 +52,8 @@ class Settings:
     # The secret itself, read from the file once at start-up; kept out of repr() and so out of logs.
     download_link_secret: bytes = field(repr=False)
     max_upload_bytes: int
+    # The longest recording accepted, and what ffprobe may cost on each upload.
+    media_limits: media.Limits
     max_deliveries: int
     upload_dir: Path
     # Per client address on /login and /register, per user on /upload (see ratelimits.py).
@@ -98,6 +101,7 @@ class Settings:
             download_link_secret_file=secret_file,
             download_link_secret=secret,
             max_upload_bytes=env.integer("MAX_UPLOAD_BYTES", 2 * 1024**3, minimum=1, maximum=2**63 - 1),
+            media_limits=env.media_limits(),
             max_deliveries=env.integer("MAX_DELIVERIES", 3, minimum=1, maximum=100),
             upload_dir=upload_dir,
             login_rate_limit=read_rate_limit("LOGIN_RATE_LIMIT", "10/60"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from flask import Blueprint, g, request
+from flask import Blueprint, current_app, g, request
 
 from gateway import conversions, filenames, ratelimits, tokens
 from gateway.errors import EmptyFile, InvalidIdempotencyKey, InvalidPreset, MissingFile
@@ -41,6 +41,7 @@ def upload():
         preset=preset,
         idempotency_key=idempotency_key,
         correlation_id=g.request_id,
+        limits=current_app.config["SETTINGS"].media_limits,
     )
     status_url = f"/jobs/{submission.job_id}"
     body = {"job_id": submission.job_id, "status": submission.state, "status_url": status_url}

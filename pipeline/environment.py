@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from pipeline import media
+
 # The secret the gateway checks download links with and the notification service signs them
 # with: one secret, so one place says where it lives by default and how long it must be.
 # Development default, written by `make secrets`. Production must name its secret file explicitly.
@@ -73,6 +75,21 @@ class EnvironmentReader:
         """DOWNLOAD_LINK_SECRET_FILE and the secret in it (see secret_file)."""
         return self.secret_file("DOWNLOAD_LINK_SECRET_FILE", DEV_DOWNLOAD_LINK_SECRET_FILE,
                                 in_production=in_production, min_length=MIN_DOWNLOAD_LINK_SECRET_LENGTH)
+
+    def media_limits(self) -> media.Limits:
+        """MAX_DURATION_SECONDS, MEDIA_CPU_SECONDS and MEDIA_MEMORY_BYTES: what one file may cost.
+
+        The gateway refuses a longer recording at upload and the converter stops one whose length
+        only shows as it converts; both run ffprobe and ffmpeg within the same CPU and memory.
+        """
+        return media.Limits(
+            max_duration_seconds=self.integer("MAX_DURATION_SECONDS", media.DEFAULT_MAX_DURATION_SECONDS,
+                                              minimum=1, maximum=7 * 24 * 3600),
+            cpu_seconds=self.integer("MEDIA_CPU_SECONDS", media.DEFAULT_CPU_SECONDS, minimum=1, maximum=86400),
+            # Below about 250 MiB ffmpeg cannot even load its libraries.
+            memory_bytes=self.integer("MEDIA_MEMORY_BYTES", media.DEFAULT_MEMORY_BYTES,
+                                      minimum=64 * 1024**2, maximum=2**63 - 1),
+        )
 
     def raise_if_problems(self, error_class: type[Exception], service: str) -> None:
         """Raise ``error_class`` naming every problem found, if there is any."""

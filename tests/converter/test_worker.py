@@ -112,7 +112,7 @@ def test_a_file_that_is_not_a_video_fails_the_job(worker, upload, job_store, mp3
 
     job = job_store.get(body["job_id"])
     assert job["state"] == "failed"
-    assert job["error"] == "The file is not a video or audio file that can be read."
+    assert job["error"] == media.UNSUPPORTED_MESSAGE
     assert mp3s.fids_with(job_id=body["job_id"]) == []
     assert_video_deleted(videos, body)
     [announced] = queue.take(messages.MP3_QUEUE, body["job_id"])

@@ -6,6 +6,8 @@ Stopping a stack server disturbs everyone using the stack at that moment, so eac
 short as the test allows and the server is started again however the test ends.
 """
 import contextlib
+import os
+import shutil
 import subprocess
 import threading
 import time
@@ -48,14 +50,37 @@ def upload_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def system(tmp_path_factory, stack, amqp_url, mongo_uri, mysql_database, secrets_dir, work_dir, upload_dir):
+def system_settings():
+    """The services' environment for this module, beyond the defaults; a module may override it."""
+    return SYSTEM_SETTINGS
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory, stack, amqp_url, mongo_uri, mysql_database, secrets_dir, work_dir, upload_dir,
+           system_settings):
     """The four services as real processes, for this module; a test that stops one starts it again."""
     running = start_system(tmp_path_factory, stack, amqp_url, mongo_uri, mysql_database, secrets_dir,
-                           WORK_DIR=str(work_dir), UPLOAD_DIR=str(upload_dir), **SYSTEM_SETTINGS)
+                           WORK_DIR=str(work_dir), UPLOAD_DIR=str(upload_dir), **system_settings)
     yield running
     # All at once: each takes a second or two to stop, and none waits for another.
     with ThreadPoolExecutor(len(running.services)) as pool:
         list(pool.map(ServiceProcess.stop, running.services.values()))
+
+
+@contextlib.contextmanager
+def restarted_with(service, **env):
+    """Restart ``service`` with these environment variables changed; restart it as it was at the end."""
+    original = dict(service.env)
+    service.stop()
+    service.env.update(env)
+    try:
+        service.start()
+        yield service
+    finally:
+        service.stop()
+        service.env.clear()
+        service.env.update(original)
+        service.start()
 
 
 @contextlib.contextmanager
@@ -123,6 +148,13 @@ class Client:
         response = requests.get(f"{self.gateway_url}/jobs/{job_id}", headers=self.headers, timeout=30)
         assert response.status_code == 200, response.text
         return response.json()
+
+    def download(self, mp3_fid):
+        """The MP3's bytes, fetched with the token."""
+        response = requests.get(f"{self.gateway_url}/download", params={"fid": mp3_fid}, headers=self.headers,
+                                timeout=60)
+        assert response.status_code == 200, response.text
+        return response.content
 
     def wait_for_job(self, job_id, condition, timeout=60, poll_seconds=0.2):
         """Poll the job until ``condition(job)`` holds; return the job."""
@@ -278,6 +310,29 @@ def make_raw_audio_video(path, seconds=600):
         check=True,
     )
     return path
+
+
+# How much faster than the recording plays the paced ffmpeg reads it: a 10-minute file then takes
+# a minute to convert on any machine, fast or slow, and reports progress within seconds.
+PACED_READ_RATE = 10
+
+
+@pytest.fixture(scope="module")
+def paced_ffmpeg_path(tmp_path_factory):
+    """A PATH whose `ffmpeg` reads its input no faster than PACED_READ_RATE times real time.
+
+    A test that must act while a conversion is in flight (kill or stop the converter in the
+    middle of it) runs the converter with this PATH: the conversion then lasts as long on a fast
+    machine as on a slow one, and the test waits on what it observes, not on a guess of how
+    long ffmpeg takes. Only the pace changes: the converter's command line is the real one.
+    """
+    real_ffmpeg = shutil.which("ffmpeg")
+    directory = tmp_path_factory.mktemp("paced-ffmpeg")
+    wrapper = directory / "ffmpeg"
+    # -readrate is an input option: placed first, it applies to the converter's one input.
+    wrapper.write_text(f'#!/bin/sh\nexec {real_ffmpeg} -readrate {PACED_READ_RATE} "$@"\n')
+    wrapper.chmod(0o755)
+    return f"{directory}{os.pathsep}{os.environ['PATH']}"
 
 
 def queue_lengths(amqp_url):

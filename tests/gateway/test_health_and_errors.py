@@ -47,6 +47,36 @@ def test_a_wrong_method_is_405_json_with_allow(client):
     assert "POST" in response.headers["Allow"]
 
 
+@pytest.mark.parametrize("method", ["TRACE", "OPTIONS", "PUT"])
+@pytest.mark.parametrize("path", ["/upload", "/jobs", "/login"])
+def test_a_method_no_route_has_is_405_json_trace_and_options_included(client, method, path):
+    response = client.open(path, method=method)
+
+    assert response.status_code == 405
+    assert response.mimetype == "application/json"
+    assert response.json["error"]["code"] == "method_not_allowed"
+    assert method not in response.headers["Allow"]
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/admin", "/upload", "/openapi.json"])
+def test_every_answer_tells_browsers_not_to_sniff_and_not_to_send_referrers(client, path):
+    response = client.get(path)
+
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_an_answer_to_a_request_with_credentials_is_not_stored_by_any_cache(client, user):
+    listed = client.get("/jobs", headers=user.headers)
+    refused = client.get("/jobs", headers={"Authorization": "Bearer not-a-token"})
+    anonymous = client.get("/healthz")
+
+    assert listed.status_code == 200 and listed.mimetype == "application/json"
+    assert listed.headers["Cache-Control"] == "no-store"
+    assert refused.status_code == 401 and refused.headers["Cache-Control"] == "no-store"
+    assert "Cache-Control" not in anonymous.headers
+
+
 def test_an_unknown_route_is_404_json(client):
     response = client.get("/admin")
 

@@ -4,7 +4,7 @@ import io
 
 import pytest
 
-from pipeline import messages, storage
+from pipeline import media, messages, storage
 from pipeline.jobs import Jobs
 
 
@@ -126,7 +126,7 @@ def test_an_empty_file_is_refused_with_422(client, user, mongo_client, video_que
 @pytest.mark.parametrize(
     "kind, message",
     [
-        ("text", "The file is not a video or audio file that can be read."),
+        ("text", media.UNSUPPORTED_MESSAGE),
         ("silent", "The file has no audio track to convert."),
     ],
 )
@@ -137,6 +137,19 @@ def test_a_file_without_sound_to_convert_is_refused_with_422_before_anything_is_
 
     assert response.status_code == 422
     assert response.json["error"] == {"code": "unsupported_media", "message": message}
+    assert_nothing_stored_or_queued(mongo_client, user, video_queue)
+    assert list(upload_dir.iterdir()) == []
+
+
+def test_a_recording_longer_than_the_limit_is_refused_with_422_before_anything_is_stored(
+    make_app, user, media_files, mongo_client, video_queue, upload_dir
+):
+    client = make_app(MAX_DURATION_SECONDS="1").test_client()
+
+    response = upload(client, user, media_files.talk.read_bytes())
+
+    assert response.status_code == 422
+    assert response.json["error"] == {"code": "too_long", "message": "The recording is 2 s long; the limit is 1 s."}
     assert_nothing_stored_or_queued(mongo_client, user, video_queue)
     assert list(upload_dir.iterdir()) == []
 
