@@ -7,7 +7,11 @@ import time
 import pytest
 
 from tests.faults.conftest import (
-    make_raw_audio_video, mp3_blob_count, send_paused_upload, video_blob_count, wait_for_log,
+    make_raw_audio_video,
+    mp3_blob_count,
+    send_paused_upload,
+    video_blob_count,
+    wait_for_log,
 )
 
 pytestmark = pytest.mark.timeout(180)
