@@ -202,7 +202,7 @@ def attempt(what, measure, *args):
     logger.info("measuring: %s", what)
     try:
         return measure(*args)
-    except Exception as error:  # noqa: BLE001 - reported in results.json as the figure's error
+    except Exception as error:  # reported in results.json as the figure's error
         logger.exception("%s failed", what)
         return {"error": f"{type(error).__name__}: {error}"}
 

@@ -352,7 +352,7 @@ def stop_all(services):
 def _quietly(step):
     try:
         step()
-    except Exception:  # noqa: BLE001 - one failed clean-up step must not skip the others
+    except Exception:  # one failed clean-up step must not skip the others
         logger.warning("clean-up step failed", exc_info=True)
 
 

@@ -142,7 +142,7 @@ class Publisher:
         if connection is not None and connection.is_open:
             try:
                 connection.close()
-            except Exception:  # noqa: BLE001 - closing a broken connection may fail; it is gone either way
+            except Exception:  # closing a broken connection may fail; it is gone either way
                 logger.debug("error while closing a broken connection", exc_info=True)
 
 
@@ -287,7 +287,7 @@ class Consumer:
         except messages.InvalidMessage as error:
             logger.error("dead-lettering an invalid message: %s", error)
             settle = functools.partial(self._dead_letter, channel, method.delivery_tag, properties, raw_body, str(error))
-        except Exception as error:  # noqa: BLE001 - any failure here is retried, then dead-lettered
+        except Exception as error:  # any failure here is retried, then dead-lettered
             if self.should_stop:
                 logger.info("handler interrupted by shutdown (%r); requeueing", error)
                 settle = functools.partial(self._requeue, channel, method.delivery_tag)
