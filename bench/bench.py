@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import datetime
+import functools
 import logging
 import os
 import platform
@@ -229,9 +230,10 @@ def measure_convert_step(context):
         probed = media.probe(str(source))  # at upload time, by the gateway
         runs = {"bare": [], "converter": [], "probe": []}
         for _ in range(context.plan.convert_iterations[name]):
-            runs["bare"].append(_timed(lambda: bare_ffmpeg(source, context.scratch / "bare.mp3")))
-            runs["converter"].append(_timed(lambda: converter_extract(source, context.scratch / "converter.mp3", probed)))
-            runs["probe"].append(_timed(lambda: media.probe(str(source))))
+            runs["bare"].append(_timed(functools.partial(bare_ffmpeg, source, context.scratch / "bare.mp3")))
+            runs["converter"].append(_timed(functools.partial(converter_extract, source,
+                                                              context.scratch / "converter.mp3", probed)))
+            runs["probe"].append(_timed(functools.partial(media.probe, str(source))))
         wall = {side: statistics.median(seconds for seconds, _ in values) for side, values in runs.items()}
         cpu = {side: statistics.median(cpu_seconds for _, cpu_seconds in values) for side, values in runs.items()}
         figures[name] = {

@@ -284,7 +284,7 @@ def draw_chart(path, plan, figures, targets):
     for step in ("upload", "queue_wait", "fetch_from_gridfs", "convert", "store", "notify"):
         values = [end_to_end[name]["split_seconds"].get(step) or 0 for name in labels]
         split.bar(labels, values, bottom=bottoms, label=step.replace("_", " "))
-        bottoms = [bottom + value for bottom, value in zip(bottoms, values)]
+        bottoms = [bottom + value for bottom, value in zip(bottoms, values, strict=True)]
     split.set_yscale("symlog", linthresh=1)
     split.set_ylabel("seconds")
     split.set_title("End to end: where the time goes")

@@ -201,9 +201,9 @@ class ServiceProcess:
         os.killpg(self.process.pid, signal.SIGTERM)
         try:
             return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
+        except subprocess.TimeoutExpired as error:
             self.kill()
-            raise AssertionError(f"{self.name} ignored SIGTERM for {timeout}s:\n{self.log_tail()}")
+            raise AssertionError(f"{self.name} ignored SIGTERM for {timeout}s:\n{self.log_tail()}") from error
 
     def kill(self):
         """SIGKILL the whole process group, as a crash or an OOM kill would."""
