@@ -286,14 +286,16 @@ class Consumer:
             settle = functools.partial(self._ack, channel, method.delivery_tag)
         except messages.InvalidMessage as error:
             logger.error("dead-lettering an invalid message: %s", error)
-            settle = functools.partial(self._dead_letter, channel, method.delivery_tag, properties, raw_body, str(error))
+            settle = functools.partial(self._dead_letter, channel, method.delivery_tag, properties, raw_body,
+                                       str(error))
         except Exception as error:  # any failure here is retried, then dead-lettered
             if self.should_stop:
                 logger.info("handler interrupted by shutdown (%r); requeueing", error)
                 settle = functools.partial(self._requeue, channel, method.delivery_tag)
             elif attempt >= self.max_deliveries:
                 logger.exception("giving up after %d attempts; dead-lettering", attempt)
-                settle = functools.partial(self._dead_letter, channel, method.delivery_tag, properties, raw_body, repr(error))
+                settle = functools.partial(self._dead_letter, channel, method.delivery_tag, properties, raw_body,
+                                           repr(error))
             else:
                 delay = backoff_seconds(attempt)
                 logger.warning("attempt %d failed (%r); retrying in %.1f s", attempt, error, delay, exc_info=True)

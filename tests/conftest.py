@@ -153,7 +153,8 @@ class Mailbox:
             if len(found) >= count:
                 return found
             time.sleep(0.2)
-        raise AssertionError(f"{count} email(s) to {address} expected within {timeout}s, got {len(self.messages_to(address))}")
+        raise AssertionError(f"{count} email(s) to {address} expected within {timeout}s, "
+                             f"got {len(self.messages_to(address))}")
 
 
 @pytest.fixture(scope="session")
