@@ -424,6 +424,8 @@ missing_packages() {
     command -v cc >/dev/null || echo gcc
     # pgrep, to find the helper processes that `stop` waits for.
     command -v pgrep >/dev/null || echo procps
+    # `make lint` checks the shell scripts with it.
+    command -v shellcheck >/dev/null || echo shellcheck
     # Debian's own python3 ships venv and its C headers as separate packages; a python3 built
     # elsewhere (pyenv, /usr/local) has both.
     if [[ "$(command -v python3)" == /usr/bin/python3 ]]; then
