@@ -4,10 +4,12 @@
 SHELL := /bin/bash
 
 VENV := .venv
+# What shellcheck reads; ruff finds the Python files itself (pyproject.toml).
+SHELL_SCRIPTS := scripts/*.sh bench/*.sh .ci/run
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-k smoke -x"`.
 PYTEST_ARGS ?=
 
-.PHONY: help lock deps venv stack-start stack-stop stack-status test run demo secrets bench
+.PHONY: help lock deps venv lint stack-start stack-stop stack-status test run demo secrets bench
 
 help: ## List the targets with one line each
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -19,11 +21,18 @@ lock: venv ## Re-pin every service's requirements.txt from its requirements.in (
 			--strip-extras --output-file requirements.txt requirements.in) || exit 1; \
 	done
 
-deps: ## Install the missing system packages (apt, as root): RabbitMQ, MariaDB, ffmpeg, build headers
+deps: ## Install the missing system packages (apt, as root): RabbitMQ, MariaDB, ffmpeg, shellcheck, build headers
 	bash scripts/stack.sh deps
 
 venv: deps ## Create .venv from requirements-dev.txt (pip runs again only when requirements change)
 	bash scripts/venv.sh
+
+# After venv, and so deps: on a fresh machine that is the step that installs shellcheck.
+lint: venv ## Check the Python code with ruff and the shell scripts with shellcheck
+	$(VENV)/bin/ruff check .
+	@command -v shellcheck >/dev/null || \
+		{ echo "lint: shellcheck is not installed; 'make deps' (as root) installs it" >&2; exit 1; }
+	shellcheck $(SHELL_SCRIPTS)
 
 stack-start: venv ## Start RabbitMQ, MariaDB, MongoDB/FerretDB and the SMTP sink on 127.0.0.1
 	bash scripts/stack.sh start
@@ -34,7 +43,7 @@ stack-stop: ## Stop the local stack, leaving no process behind (the data stays i
 stack-status: ## Show which servers of the local stack are running and answering
 	bash scripts/stack.sh status
 
-test: stack-start ## Install what is missing, start the stack and run the whole test suite
+test: lint stack-start ## Install what is missing, lint, start the stack and run the whole test suite
 	$(VENV)/bin/pytest -q tests $(PYTEST_ARGS)
 
 run: ## Run the four services on the local stack (scripts/run.sh)

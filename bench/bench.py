@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import datetime
+import functools
 import logging
 import os
 import platform
@@ -140,7 +141,8 @@ def main(argv=None):
                     figures["memory"] = attempt("memory", measure_memory, context, figures["end_to_end"])
 
                 targets = judge(figures, plan)
-                for missed in (target for target in targets if target["verdict"] == "MISS" and target["value"] is not None):
+                for missed in (target for target in targets
+                               if target["verdict"] == "MISS" and target["value"] is not None):
                     findings[missed["id"]] = attempt(f"profile of {missed['id']}", profile_miss, context, missed,
                                                      figures, results_dir)
             finally:
@@ -160,7 +162,8 @@ def main(argv=None):
     report.write(results_dir, plan=plan, machine=machine, corpus=describe_corpus(videos), figures=figures,
                  targets=targets, findings=findings)
     for target in targets:
-        logger.info("%-4s %s: %s (target %s)", target["verdict"], target["title"], target["shown"], target["target_shown"])
+        logger.info("%-4s %s: %s (target %s)", target["verdict"], target["title"], target["shown"],
+                    target["target_shown"])
     logger.info("results in %s (%.0f s)", results_dir, machine["bench_seconds"])
     return 0
 
@@ -202,7 +205,7 @@ def attempt(what, measure, *args):
     logger.info("measuring: %s", what)
     try:
         return measure(*args)
-    except Exception as error:  # noqa: BLE001 - reported in results.json as the figure's error
+    except Exception as error:  # reported in results.json as the figure's error
         logger.exception("%s failed", what)
         return {"error": f"{type(error).__name__}: {error}"}
 
@@ -229,9 +232,10 @@ def measure_convert_step(context):
         probed = media.probe(str(source))  # at upload time, by the gateway
         runs = {"bare": [], "converter": [], "probe": []}
         for _ in range(context.plan.convert_iterations[name]):
-            runs["bare"].append(_timed(lambda: bare_ffmpeg(source, context.scratch / "bare.mp3")))
-            runs["converter"].append(_timed(lambda: converter_extract(source, context.scratch / "converter.mp3", probed)))
-            runs["probe"].append(_timed(lambda: media.probe(str(source))))
+            runs["bare"].append(_timed(functools.partial(bare_ffmpeg, source, context.scratch / "bare.mp3")))
+            runs["converter"].append(_timed(functools.partial(converter_extract, source,
+                                                              context.scratch / "converter.mp3", probed)))
+            runs["probe"].append(_timed(functools.partial(media.probe, str(source))))
         wall = {side: statistics.median(seconds for seconds, _ in values) for side, values in runs.items()}
         cpu = {side: statistics.median(cpu_seconds for _, cpu_seconds in values) for side, values in runs.items()}
         figures[name] = {
@@ -375,7 +379,8 @@ def run_job(context, source, timeout):
         else:
             job_id = run.job_id = upload.job_id
             context.created_jobs.append(job_id)
-            run.started_at, run.body_sent_at, run.accepted_at = upload.started_at, upload.body_sent_at, upload.accepted_at
+            run.started_at, run.body_sent_at, run.accepted_at = (upload.started_at, upload.body_sent_at,
+                                                                 upload.accepted_at)
             run.email_at, run.error = wait_for_email(context, job_id, dead_letters_before, timeout)
     if job_id is not None:
         job = context.user.job(job_id)
@@ -531,7 +536,8 @@ def measure_throughput(context):
             for converter in extra:
                 context.system.remove_converter(converter)
             delete_jobs(context.system.mongo_uri, context.created_jobs[first_job:])
-        logger.info("throughput with %d converter(s): %.1f jobs/min", converters, runs[str(converters)]["jobs_per_minute"])
+        logger.info("throughput with %d converter(s): %.1f jobs/min", converters,
+                    runs[str(converters)]["jobs_per_minute"])
     return {
         "uploads": plan.throughput_uploads,
         "clients": plan.throughput_clients,
@@ -859,7 +865,8 @@ def profile_end_to_end(context, name, end_to_end, results_dir):
         run = run_job(context, context.videos[name], timeout=max(120, 3 * (figure["total_seconds"] or 60)))
     finally:
         folded = {part: recording.stop() for part, recording in recordings.items()}
-    roots = {"gateway": ("upload", "gateway/uploads.py"), "converter": ("ConversionWorker.handle", "converter/worker.py")}
+    roots = {"gateway": ("upload", "gateway/uploads.py"),
+             "converter": ("ConversionWorker.handle", "converter/worker.py")}
     finding = {"files": [], "profile": {}, "notes": []}
     for part, root in roots.items():
         profiles.render_flame_graph(folded[part], stems[part].with_suffix(".svg"),
@@ -868,7 +875,8 @@ def profile_end_to_end(context, name, end_to_end, results_dir):
         finding["profile"][part] = profiles.summarize(folded[part], root)
     rerun = end_to_end_figure(run, {"read_seconds": figure["gridfs_read_seconds"], "read_error": None,
                                     "write_seconds": figure["gridfs_write_seconds"]}, figure["bare_ffmpeg_seconds"])
-    finding["notes"].append(f"Run under the profiler: {rerun['total_seconds']} s in total, split {rerun['split_seconds']}.")
+    finding["notes"].append(f"Run under the profiler: {rerun['total_seconds']} s in total, "
+                            f"split {rerun['split_seconds']}.")
     return finding
 
 
@@ -900,7 +908,8 @@ def throughput_finding(context, throughput):
         shares = ", ".join(f"{name} {_seconds(seconds)}" for name, seconds in cpu.items()
                            if not name.startswith("machine"))
         notes.append(f"{converters} converter(s): the machine was busy {cpu['machine busy (all cores)']:.1f} of "
-                     f"{capacity:.1f} core-seconds ({100 * cpu['machine busy (all cores)'] / capacity:.0f}%): {shares}.")
+                     f"{capacity:.1f} core-seconds ({100 * cpu['machine busy (all cores)'] / capacity:.0f}%): "
+                     f"{shares}.")
     reads = gridfs_read_by_bucket_size(context, context.videos[corpus.SMALLEST], queued=context.plan.bucket_fills)
     notes.append("One GridFS read of the 30s video (as the converter fetches it) by the number of other videos in "
                  "the bucket, which is the number of uploads still queued: "
@@ -950,8 +959,8 @@ def profile_gateway(context, gateway, results_dir):
         rerun = run_wrk(context, context.gateway_job_id, context.plan.wrk_seconds)
     finally:
         folded = recording.stop()
-    profiles.render_flame_graph(folded, stem.with_suffix(".svg"), "gateway under wrk, GET /jobs/<id>: request wall time",
-                                root)
+    profiles.render_flame_graph(folded, stem.with_suffix(".svg"),
+                                "gateway under wrk, GET /jobs/<id>: request wall time", root)
     cpu = gateway["cpu_seconds"]
     return {
         "profile": profiles.summarize(folded, root),
@@ -994,7 +1003,8 @@ def machine_info():
             if line.startswith("model name"):
                 cpu_model = line.split(":", 1)[1].strip()
                 break
-    ffmpeg_version = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True).stdout.split(" Copyright")[0]
+    ffmpeg_version = subprocess.run(["ffmpeg", "-version"], capture_output=True,
+                                    text=True).stdout.split(" Copyright")[0]
     git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=system.REPO)
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True,
                            cwd=system.REPO).stdout.splitlines()

@@ -73,7 +73,8 @@ def _error_lines(figure):
 def _convert_section(convert, corpus):
     out = ["## 1. Convert step", "",
            "`pipeline.media.extract_mp3` on a local file (ffmpeg with progress on a pipe, given the MediaInfo "
-           "the gateway's ffprobe kept in the job, as the converter runs it) against bare `ffmpeg -i FILE -map 0:a:0 -vn -c:a libmp3lame -q:a 2 -ar 44100 -ac 2`. "
+           "the gateway's ffprobe kept in the job, as the converter runs it) against bare "
+           "`ffmpeg -i FILE -map 0:a:0 -vn -c:a libmp3lame -q:a 2 -ar 44100 -ac 2`. "
            "Medians; the two sides alternate.", ""]
     out += _error_lines(convert)
     rows = []
@@ -99,7 +100,9 @@ def _end_to_end_section(end_to_end):
            "From the first byte of the upload to the email in the SMTP sink. The split comes from the job's step "
            "timestamps (GET /jobs/<id>: uploaded, picked_up, converted, stored, notified) and the client's clock: "
            "upload = start -> `uploaded` (body sent, ffprobe, GridFS write, job insert); queue wait = `uploaded` -> "
-           "`picked_up`; store = `converted` -> `stored` (the MP3 written to GridFS); notify = `stored` -> email (job marked done, `mp3` message, the notification service's SMTP send; the converter deletes the source video after the message). **The fetch from GridFS has no "
+           "`picked_up`; store = `converted` -> `stored` (the MP3 written to GridFS); notify = `stored` -> email "
+           "(job marked done, `mp3` message, the notification service's SMTP send; the converter deletes the "
+           "source video after the message). **The fetch from GridFS has no "
            "timestamp of its own**: the bench times a GridFS read of the same file itself, and convert is "
            "`picked_up` -> `converted` less that read. The baseline is bare ffmpeg plus one GridFS write of the "
            "file (pipeline.storage, as the gateway writes), measured in the same run.", ""]
@@ -284,7 +287,7 @@ def draw_chart(path, plan, figures, targets):
     for step in ("upload", "queue_wait", "fetch_from_gridfs", "convert", "store", "notify"):
         values = [end_to_end[name]["split_seconds"].get(step) or 0 for name in labels]
         split.bar(labels, values, bottom=bottoms, label=step.replace("_", " "))
-        bottoms = [bottom + value for bottom, value in zip(bottoms, values)]
+        bottoms = [bottom + value for bottom, value in zip(bottoms, values, strict=True)]
     split.set_yscale("symlog", linthresh=1)
     split.set_ylabel("seconds")
     split.set_title("End to end: where the time goes")

@@ -333,8 +333,8 @@ def running(stack: Stack, work_dir: Path):
             service.start()
         for service in services.values():
             service.wait_ready()
-        yield System(stack=stack, mongo=mongo, mongo_uri=mongo_uri, work_dir=work_dir, amqp_url=env["AMQP_URL"], env=env,
-                     gateway_url=f"http://127.0.0.1:{ports['gateway']}", mail_dir=work_dir / "mail",
+        yield System(stack=stack, mongo=mongo, mongo_uri=mongo_uri, work_dir=work_dir, amqp_url=env["AMQP_URL"],
+                     env=env, gateway_url=f"http://127.0.0.1:{ports['gateway']}", mail_dir=work_dir / "mail",
                      services=services, converters=[services["converter"]])
     finally:
         for cleanup in reversed(cleanups):
@@ -352,7 +352,7 @@ def stop_all(services):
 def _quietly(step):
     try:
         step()
-    except Exception:  # noqa: BLE001 - one failed clean-up step must not skip the others
+    except Exception:  # one failed clean-up step must not skip the others
         logger.warning("clean-up step failed", exc_info=True)
 
 

@@ -44,7 +44,7 @@ def claim(work_dir):
                 logger.info("removing %s, left by a converter that did not exit cleanly", directory)
                 shutil.rmtree(directory, ignore_errors=True)
         path = Path(tempfile.mkdtemp(prefix=PREFIX, dir=work_dir))
-        lock_file = open(path / LOCK_NAME, "w")  # noqa: SIM115 - held open for the process's life
+        lock_file = open(path / LOCK_NAME, "w")  # held open for the process's life
         fcntl.flock(lock_file, fcntl.LOCK_EX)
     return ScratchDir(path, lock_file)
 

@@ -103,7 +103,7 @@ def sweep_every(interval_seconds, sweep_once, stopped):
             sweep_once()
         except storage.UNAVAILABLE as error:
             logger.warning("sweep skipped, MongoDB is not reachable: %r", error)
-        except Exception:  # noqa: BLE001 - the thread must outlive one bad sweep
+        except Exception:  # the thread must outlive one bad sweep
             if stopped.is_set():
                 return  # the process is closing its MongoDB client under us
             logger.exception("sweep failed; trying again in %d s", interval_seconds)

@@ -91,7 +91,7 @@ def _run_undo(undo: list, job_id: str) -> None:
     for step in reversed(undo):
         try:
             step()
-        except Exception:  # noqa: BLE001 - the original error is the one to raise; this one is logged
+        except Exception:  # the original error is the one to raise; this one is logged
             logger.warning("could not undo a step of failed upload %s", job_id, exc_info=True)
 
 

@@ -142,7 +142,7 @@ class Publisher:
         if connection is not None and connection.is_open:
             try:
                 connection.close()
-            except Exception:  # noqa: BLE001 - closing a broken connection may fail; it is gone either way
+            except Exception:  # closing a broken connection may fail; it is gone either way
                 logger.debug("error while closing a broken connection", exc_info=True)
 
 
@@ -286,14 +286,16 @@ class Consumer:
             settle = functools.partial(self._ack, channel, method.delivery_tag)
         except messages.InvalidMessage as error:
             logger.error("dead-lettering an invalid message: %s", error)
-            settle = functools.partial(self._dead_letter, channel, method.delivery_tag, properties, raw_body, str(error))
-        except Exception as error:  # noqa: BLE001 - any failure here is retried, then dead-lettered
+            settle = functools.partial(self._dead_letter, channel, method.delivery_tag, properties, raw_body,
+                                       str(error))
+        except Exception as error:  # any failure here is retried, then dead-lettered
             if self.should_stop:
                 logger.info("handler interrupted by shutdown (%r); requeueing", error)
                 settle = functools.partial(self._requeue, channel, method.delivery_tag)
             elif attempt >= self.max_deliveries:
                 logger.exception("giving up after %d attempts; dead-lettering", attempt)
-                settle = functools.partial(self._dead_letter, channel, method.delivery_tag, properties, raw_body, repr(error))
+                settle = functools.partial(self._dead_letter, channel, method.delivery_tag, properties, raw_body,
+                                           repr(error))
             else:
                 delay = backoff_seconds(attempt)
                 logger.warning("attempt %d failed (%r); retrying in %.1f s", attempt, error, delay, exc_info=True)

@@ -170,5 +170,5 @@ class Bucket:
 def _abort_quietly(upload):
     try:
         upload.abort()
-    except Exception:  # noqa: BLE001 - the original error is the one worth raising
+    except Exception:  # the original error is the one worth raising
         logger.warning("could not remove the chunks of an aborted upload", exc_info=True)

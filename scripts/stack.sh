@@ -170,7 +170,7 @@ stop_server() {
     fi
     log "stopping $name (pid $pid)"
     # Helper processes (Erlang's erl_child_setup and inet_gethost) exit with their parent.
-    helpers="$(pgrep -P "$pid" || true)"
+    mapfile -t helpers < <(pgrep -P "$pid")
     kill -TERM "$pid" 2>/dev/null || true
     deadline=$((SECONDS + STOP_TIMEOUT))
     while is_alive "$pid" "$(cmdline_marker "$name")"; do
@@ -180,8 +180,7 @@ stop_server() {
         fi
         sleep 0.2
     done
-    # shellcheck disable=SC2086  # one pid a word
-    wait_reaped "$pid" $helpers
+    wait_reaped "$pid" "${helpers[@]}"
     rm -f "$(pidfile "$name")"
 }
 
@@ -258,14 +257,13 @@ rabbitmq_extra_logs() { (rabbitmq_env && echo "$RABBITMQ_LOG_BASE/$RABBITMQ_NODE
 stop_epmd() {
     local pids
     epmd -names >/dev/null 2>&1 || return 0
-    pids="$(pgrep -x epmd || true)"
+    mapfile -t pids < <(pgrep -x epmd)
     log "stopping epmd"
     if ! epmd -kill >/dev/null 2>&1; then
         log "epmd still serves other Erlang nodes; leaving it running"
         return 0
     fi
-    # shellcheck disable=SC2086  # one pid a word
-    wait_reaped $pids
+    wait_reaped "${pids[@]}"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -426,6 +424,8 @@ missing_packages() {
     command -v cc >/dev/null || echo gcc
     # pgrep, to find the helper processes that `stop` waits for.
     command -v pgrep >/dev/null || echo procps
+    # `make lint` checks the shell scripts with it.
+    command -v shellcheck >/dev/null || echo shellcheck
     # Debian's own python3 ships venv and its C headers as separate packages; a python3 built
     # elsewhere (pyenv, /usr/local) has both.
     if [[ "$(command -v python3)" == /usr/bin/python3 ]]; then

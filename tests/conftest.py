@@ -153,7 +153,8 @@ class Mailbox:
             if len(found) >= count:
                 return found
             time.sleep(0.2)
-        raise AssertionError(f"{count} email(s) to {address} expected within {timeout}s, got {len(self.messages_to(address))}")
+        raise AssertionError(f"{count} email(s) to {address} expected within {timeout}s, "
+                             f"got {len(self.messages_to(address))}")
 
 
 @pytest.fixture(scope="session")
@@ -201,9 +202,9 @@ class ServiceProcess:
         os.killpg(self.process.pid, signal.SIGTERM)
         try:
             return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
+        except subprocess.TimeoutExpired as error:
             self.kill()
-            raise AssertionError(f"{self.name} ignored SIGTERM for {timeout}s:\n{self.log_tail()}")
+            raise AssertionError(f"{self.name} ignored SIGTERM for {timeout}s:\n{self.log_tail()}") from error
 
     def kill(self):
         """SIGKILL the whole process group, as a crash or an OOM kill would."""

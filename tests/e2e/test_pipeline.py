@@ -74,7 +74,8 @@ def test_uploaded_videos_arrive_as_mp3_by_email_with_the_source_duration(system,
         assert codec == "mp3"
         assert abs(mp3_seconds - source_seconds) <= 0.1, (mp3_seconds, source_seconds)
 
-        job = requests.get(f"{system.gateway_url}/jobs/{job_ids[source.name]}", headers=user["headers"], timeout=10).json()
+        job = requests.get(f"{system.gateway_url}/jobs/{job_ids[source.name]}", headers=user["headers"],
+                           timeout=10).json()
         assert job["state"] == "done" and job["mp3_fid"] == fid
     # Exactly one email per upload, and the source videos are gone once their MP3s exist.
     assert len(mail.messages_to(user["email"])) == 2
@@ -130,7 +131,8 @@ def test_upload_without_a_file_is_refused_with_400(system, user):
 
 def test_download_of_an_unknown_fid_is_404(system, user):
     for fid in ["0123456789abcdef01234567", "not-an-object-id"]:
-        response = requests.get(f"{system.gateway_url}/download", params={"fid": fid}, headers=user["headers"], timeout=10)
+        response = requests.get(f"{system.gateway_url}/download", params={"fid": fid}, headers=user["headers"],
+                                timeout=10)
         assert response.status_code == 404
         assert response.json()["error"]["code"] == "not_found"
 

@@ -9,7 +9,12 @@ import requests
 
 from pipeline import messages
 from tests.faults.conftest import (
-    PASSWORD, job_count, make_raw_audio_video, ready_messages, send_paused_upload, server_stopped,
+    PASSWORD,
+    job_count,
+    make_raw_audio_video,
+    ready_messages,
+    send_paused_upload,
+    server_stopped,
 )
 
 pytestmark = pytest.mark.timeout(180)

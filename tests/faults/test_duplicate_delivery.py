@@ -8,7 +8,12 @@ from bson import ObjectId
 from pipeline import jobs, messages
 from tests.conftest import PYTHON, ServiceProcess, free_port, make_video
 from tests.faults.conftest import (
-    mp3_blob_count, publish_video_message, ready_messages, video_blob_count, wait_for_log, wait_until_idle,
+    mp3_blob_count,
+    publish_video_message,
+    ready_messages,
+    video_blob_count,
+    wait_for_log,
+    wait_until_idle,
 )
 
 pytestmark = pytest.mark.timeout(180)

@@ -26,7 +26,8 @@ def gateway_server(gateway_env, tmp_path):
 
 def test_an_upload_over_http_is_queued_and_can_be_followed(gateway_server, user, media_files, video_queue, upload_dir):
     with media_files.talk.open("rb") as video:
-        response = requests.post(f"{gateway_server.url}/upload", headers={**user.headers, "X-Request-ID": "over-http-1"},
+        response = requests.post(f"{gateway_server.url}/upload",
+                                 headers={**user.headers, "X-Request-ID": "over-http-1"},
                                  files={"file": ("talk.mp4", video)}, data={"preset": "vbr-high"}, timeout=30)
 
     assert response.status_code == 202, response.text

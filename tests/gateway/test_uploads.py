@@ -29,8 +29,10 @@ def assert_nothing_stored_or_queued(mongo_client, owner, video_queue):
     assert video_queue.take_all() == []
 
 
-def test_a_video_with_sound_is_stored_recorded_and_queued_once(client, user, media_files, mongo_client, video_queue, upload_dir):
-    response = upload(client, user, media_files.talk.read_bytes(), headers={"X-Request-ID": "req-talk-1"}, preset="192k")
+def test_a_video_with_sound_is_stored_recorded_and_queued_once(client, user, media_files, mongo_client, video_queue,
+                                                                upload_dir):
+    response = upload(client, user, media_files.talk.read_bytes(), headers={"X-Request-ID": "req-talk-1"},
+                      preset="192k")
 
     assert response.status_code == 202, response.json
     job_id = response.json["job_id"]
