@@ -59,7 +59,7 @@ class ConversionWorker:
     # should wait in the queue where another worker can take it.
     PREFETCH = 1
 
-    def __init__(self, *, videos, mp3s, jobs, publisher, work_dir, media_limits=media.Limits(),
+    def __init__(self, *, videos, mp3s, jobs, publisher, work_dir, media_limits=media.DEFAULT_LIMITS,
                  should_cancel=lambda: False):
         self._videos = videos
         self._mp3s = mp3s

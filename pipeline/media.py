@@ -130,6 +130,9 @@ class Limits:
         return ["prlimit", f"--cpu={cpu}:{cpu + CPU_LIMIT_GRACE_SECONDS}", f"--as={self.memory_bytes}", "--"]
 
 
+DEFAULT_LIMITS = Limits()
+
+
 def input_arguments(path):
     """The options that make ffprobe or ffmpeg open ``path`` as an allowed container, and only it."""
     # "file:" and an absolute path: a name is never read as a protocol or a URL.
@@ -137,7 +140,7 @@ def input_arguments(path):
             f"file:{os.path.abspath(path)}"]
 
 
-def probe(path, limits=Limits()):
+def probe(path, limits=DEFAULT_LIMITS):
     """Describe the first audio stream of ``path``, or raise MediaError saying what is wrong."""
     command = [
         *limits.prlimit(cpu_seconds=PROBE_TIMEOUT_SECONDS),
@@ -220,7 +223,7 @@ def mp3_command(source_path, target_path, info, preset):
 
 
 def extract_mp3(source_path, target_path, preset=None, on_progress=None, should_cancel=None, info=None,
-                limits=Limits()):
+                limits=DEFAULT_LIMITS):
     """Write the audio of ``source_path`` to ``target_path`` as MP3; return the source's MediaInfo.
 
     ``info`` is the file's MediaInfo when it was probed already (the gateway probes every

@@ -193,8 +193,9 @@ def test_a_webm_named_mp4_still_converts(system, client, tmp_path, mongo_client)
 def streamed_webm_without_duration(path, seconds):
     """A WebM written to a pipe, as a browser's recorder does: no duration in its header."""
     with open(path, "wb") as output:
-        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
-                        "-c:a", "libopus", "-f", "webm", "pipe:1"], stdout=output, check=True)
+        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i",
+                        f"sine=frequency=440:duration={seconds}", "-c:a", "libopus", "-f", "webm", "pipe:1"],
+                       stdout=output, check=True)
     return path
 
 
@@ -240,7 +241,8 @@ def two_hour_recording(tmp_path_factory):
         ({"MEDIA_CPU_SECONDS": "1"}, "Converting the file took more processing time than this service allows."),
         # Below what ffmpeg needs to load its libraries: its allocations fail at once, as those
         # of a file crafted to make the decoder balloon fail at the limit.
-        ({"MEDIA_MEMORY_BYTES": str(150 * 1024**2)}, "Converting the file needed more memory than this service allows."),
+        ({"MEDIA_MEMORY_BYTES": str(150 * 1024**2)},
+         "Converting the file needed more memory than this service allows."),
     ],
     ids=["cpu", "memory"],
 )
