@@ -7,7 +7,6 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from auth import accounts, db, errors, health, keys, tokens
 from auth.settings import Settings
-from pipeline import responses
 
 # Register and login bodies are a few hundred bytes; refuse anything far larger with a 413.
 MAX_CONTENT_LENGTH = 64 * 1024
@@ -26,9 +25,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         # trusted proxies appended are believed: anything further left, a client could write.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxy_count)
 
-    responses.init_app(app)
     db.init_app(app)
     tokens.init_app(app)
+    # Before the blueprints: it decides which methods their routes answer (see mp3common.web).
     errors.init_app(app)
     app.register_blueprint(accounts.bp)
     app.register_blueprint(keys.bp)

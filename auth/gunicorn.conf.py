@@ -1,37 +1,41 @@
 """gunicorn settings for the auth service: `gunicorn -c auth/gunicorn.conf.py auth.wsgi:app`."""
 
-import os
+from mp3common.environment import server_settings
 
-# This is server configuration, not the application's: like auth/settings.py, and only for these
-# server settings, it reads the environment itself.
-# Loopback by default. A container sets GUNICORN_BIND=0.0.0.0:8081 to be reachable at all.
-bind = os.environ.get("GUNICORN_BIND") or f"127.0.0.1:{os.environ.get('AUTH_PORT', '8081')}"
-workers = 2
+# GUNICORN_BIND (or AUTH_PORT on loopback) and LOG_LEVEL; two sync workers, as before.
+server = server_settings("AUTH_PORT", 8081, default_workers=2)
+bind = server.bind
+workers = server.workers
 # Recycle workers now and then to bound slow leaks; the jitter keeps them from restarting together.
 max_requests = 1000
 max_requests_jitter = 100
 
 # Everything goes to stdout, where docker, systemd or kubectl collect it.
-loglevel = os.environ.get("LOG_LEVEL", "INFO").upper()
+loglevel = server.log_level
 accesslog = "-"
 errorlog = "-"
 # gunicorn's default access format logs the HTTP Basic user name (%(u)s), which here is an
 # email address: this one leaves it out, and the time, which the formatter below adds.
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s" request_id=%({x-request-id}o)s'
 # The one place this service's logging is configured: the application's loggers and gunicorn's
-# own write to stdout in one line format.
+# own write to stdout in one line format, each application line with the request id the gateway
+# passed on (mp3common.web), so one id follows a login through both services.
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "service": {"format": "%(asctime)s %(levelname)s auth [%(process)d] %(name)s: %(message)s"},
+        "service": {
+            "format": "%(asctime)s %(levelname)s auth [%(correlation_id)s] %(name)s: %(message)s",
+        },
         "access": {"format": "%(asctime)s INFO auth [%(process)d] access: %(message)s"},
     },
+    "filters": {"correlation_id": {"()": "mp3common.logs.CorrelationIdFilter"}},
     "handlers": {
         "stdout": {
             "class": "logging.StreamHandler",
             "stream": "ext://sys.stdout",
             "formatter": "service",
+            "filters": ["correlation_id"],
         },
         "access": {
             "class": "logging.StreamHandler",

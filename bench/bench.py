@@ -47,8 +47,8 @@ from bench import corpus, profiles, report, system
 from bench.client import Client, MailWatcher, step_times
 from bench.sampling import CpuAccount, RssSampler
 from converter.worker import ProgressThrottle
-from pipeline import jobs as pipeline_jobs
-from pipeline import media, storage
+from mp3common import jobs as pipeline_jobs
+from mp3common import media, storage
 
 logger = logging.getLogger("bench")
 
@@ -57,7 +57,7 @@ CORPUS_DIR = BENCH_DIR / "corpus"
 DEFAULT_RESULTS_DIR = BENCH_DIR / "results"
 MB = 1024 * 1024
 
-# The same settings as the converter's default preset (pipeline/media.py): LAME VBR quality 2.
+# The same settings as the converter's default preset (common/mp3common/media.py): LAME VBR quality 2.
 BARE_FFMPEG_SETTINGS = ["-map", "0:a:0", "-vn", "-c:a", "libmp3lame", "-q:a", "2", "-ar", "44100", "-ac", "2"]
 FFMPEG_TIMEOUT_SECONDS = 900
 # Deleting a large video may scan a whole GridFS bucket in FerretDB; it must still end.
@@ -321,7 +321,7 @@ def measure_end_to_end(context, convert):
 
 def measure_gridfs(context, source):
     """Time one GridFS write of ``source`` and one read back, with the code the gateway and the
-    converter use (pipeline.storage), in a database apart that is dropped after: dropping is
+    converter use (mp3common.storage), in a database apart that is dropped after: dropping is
     instant, where deleting a large blob from FerretDB takes minutes."""
     client = storage.connect(context.system.mongo_uri, timeout_seconds=30)
     database = f"bench_gridfs_{os.getpid()}"
@@ -819,7 +819,7 @@ def profile_convert_step(context, name, convert, results_dir):
     source = context.videos[name]
     stem = results_dir / f"profile-convert-{name}"
     script = (
-        "import sys\nfrom bench.bench import converter_extract\nfrom pathlib import Path\nfrom pipeline import media\n"
+        "import sys\nfrom bench.bench import converter_extract\nfrom pathlib import Path\nfrom mp3common import media\n"
         "converter_extract(Path(sys.argv[1]), Path(sys.argv[2]), media.probe(sys.argv[1]))\n"
     )
     recording = profiles.Recording.of_command(
@@ -827,7 +827,7 @@ def profile_convert_step(context, name, convert, results_dir):
         stem.with_suffix(".folded.txt"), idle=True)
     recording.wait(timeout=FFMPEG_TIMEOUT_SECONDS)
     folded = recording.stop()
-    root = ("extract_mp3", "pipeline/media.py")
+    root = ("extract_mp3", "common/mp3common/media.py")
     profiles.render_flame_graph(folded, stem.with_suffix(".svg"), f"extract_mp3 on the {name} file (wall time)", root)
     figure = convert[name]
     return {

@@ -72,7 +72,7 @@ def _error_lines(figure):
 
 def _convert_section(convert, corpus):
     out = ["## 1. Convert step", "",
-           "`pipeline.media.extract_mp3` on a local file (ffmpeg with progress on a pipe, given the MediaInfo "
+           "`mp3common.media.extract_mp3` on a local file (ffmpeg with progress on a pipe, given the MediaInfo "
            "the gateway's ffprobe kept in the job, as the converter runs it) against bare "
            "`ffmpeg -i FILE -map 0:a:0 -vn -c:a libmp3lame -q:a 2 -ar 44100 -ac 2`. "
            "Medians; the two sides alternate.", ""]
@@ -105,7 +105,7 @@ def _end_to_end_section(end_to_end):
            "source video after the message). **The fetch from GridFS has no "
            "timestamp of its own**: the bench times a GridFS read of the same file itself, and convert is "
            "`picked_up` -> `converted` less that read. The baseline is bare ffmpeg plus one GridFS write of the "
-           "file (pipeline.storage, as the gateway writes), measured in the same run.", ""]
+           "file (mp3common.storage, as the gateway writes), measured in the same run.", ""]
     out += _error_lines(end_to_end)
     rows = []
     for name, figure in end_to_end.items():

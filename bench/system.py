@@ -31,7 +31,7 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from pipeline import broker
+from mp3common import broker
 
 logger = logging.getLogger(__name__)
 

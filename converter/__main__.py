@@ -7,7 +7,7 @@ import threading
 from converter import scratch, sweep
 from converter.settings import Settings, SettingsError
 from converter.worker import ConversionWorker
-from pipeline import broker, jobs, lifecycle, logs, storage
+from mp3common import broker, jobs, lifecycle, logs, storage
 
 logger = logging.getLogger(__name__)
 

@@ -8,10 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline import media
-from pipeline.environment import EnvironmentReader
+from mp3common import media
+from mp3common.environment import EnvironmentReader
 
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 HOUR_SECONDS = 3600
 DAY_SECONDS = 24 * HOUR_SECONDS
 
@@ -49,14 +48,12 @@ class Settings:
         if not work_dir.is_dir():
             env.problems.append(f"WORK_DIR must be an existing directory, got {str(work_dir)!r}")
 
-        log_level = env.text("LOG_LEVEL", "INFO").upper()
-        if log_level not in LOG_LEVELS:
-            env.problems.append(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
+        log_level = env.log_level()
 
         settings = cls(
-            amqp_url=env.text("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F"),
-            mongodb_uri=env.text("MONGODB_URI", "mongodb://127.0.0.1:27017/"),
-            max_deliveries=env.integer("MAX_DELIVERIES", 3, minimum=1, maximum=100),
+            amqp_url=env.amqp_url(),
+            mongodb_uri=env.mongodb_uri(),
+            max_deliveries=env.max_deliveries(),
             # Loopback by default; a container sets 0.0.0.0 so its orchestrator can probe it.
             health_host=env.text("HEALTH_HOST", "127.0.0.1"),
             health_port=env.integer("HEALTH_PORT", 8082, minimum=1, maximum=65535),

@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass
 
 from converter.settings import Settings, SettingsError
-from pipeline import jobs, logs, storage
+from mp3common import jobs, logs, storage
 
 logger = logging.getLogger(__name__)
 

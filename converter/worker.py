@@ -3,34 +3,12 @@
 import logging
 import tempfile
 import time
-import unicodedata
 
-from pipeline import jobs, media, messages, storage
+from mp3common import filenames, jobs, media, messages, storage
 
 logger = logging.getLogger(__name__)
 
 SOURCE_LOST_REASON = "The uploaded file was lost before it could be converted."
-FALLBACK_MP3_FILENAME = "audio.mp3"
-# The `mp3` message schema allows download names of up to 255 characters, ".mp3" included.
-MAX_FILENAME_LENGTH = 255
-# Control characters (newlines, NUL, escapes), lone surrogates (which cannot be stored as UTF-8)
-# and invisible format characters such as the right-to-left override, which can disguise an
-# extension ("clip\u202egnp.mp3" displays as "clip3pm.png").
-_UNWANTED_CATEGORIES = ("Cc", "Cf", "Cs")
-
-
-def mp3_filename(video_filename):
-    """The MP3's download name for an upload's name: `talk.mp4` -> `talk.mp3`."""
-    # Browsers send either a bare name or a full path, with either kind of separator.
-    name = video_filename.replace("\\", "/").rsplit("/", 1)[-1]
-    name = unicodedata.normalize("NFC", name)
-    name = "".join(char for char in name if unicodedata.category(char) not in _UNWANTED_CATEGORIES)
-    stem, dot, _extension = name.rpartition(".")
-    if not dot:
-        stem = name
-    # Leading dots would make a hidden file; trailing dots and spaces are dropped by Windows.
-    stem = stem[: MAX_FILENAME_LENGTH - len(".mp3")].strip(" .")
-    return f"{stem}.mp3" if stem else FALLBACK_MP3_FILENAME
 
 
 class ProgressThrottle:
@@ -141,7 +119,7 @@ class ConversionWorker:
                 limits=self._media_limits,
             )
             self._jobs.mark_converted(job_id)
-            filename = mp3_filename(job["filename"])
+            filename = filenames.mp3_name(job["filename"])
             metadata = {"job_id": job_id, "owner_id": job["owner_id"], "filename": filename}
             # ffmpeg wrote through its own descriptor; ours still reads from the start.
             mp3_fid = self._mp3s.put(mp3_file, filename, metadata)
@@ -172,19 +150,5 @@ class ConversionWorker:
         self._announce(failed)
 
     def _announce(self, job):
-        """Publish the `mp3` message for a finished job."""
-        done = job["state"] == jobs.DONE
-        self._publisher.publish(
-            messages.MP3_QUEUE,
-            {
-                "version": 1,
-                "job_id": job["_id"],
-                "correlation_id": job["correlation_id"],
-                "status": "done" if done else "failed",
-                "mp3_fid": job["mp3_fid"] if done else None,
-                "owner_id": job["owner_id"],
-                "email": job["email"],
-                "filename": mp3_filename(job["filename"]),
-                "reason": None if done else job["error"],
-            },
-        )
+        """Publish the `mp3` message for a finished job; the notification service reads the result from the job."""
+        self._publisher.publish(messages.MP3_QUEUE, messages.job_message(job["_id"], job["correlation_id"]))

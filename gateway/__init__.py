@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from gateway import accounts, downloads, errors, health, jobs, openapi, request_ids, services, uploads
+from gateway import accounts, downloads, errors, health, jobs, openapi, services, uploads
 from gateway.settings import Settings
 from gateway.spooling import SpoolingRequest
-from pipeline import logs, responses
+from mp3common import logs
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -34,9 +34,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         # peer, the only address that cannot be forged (the rate limits are keyed on it).
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxy_count)
 
-    responses.init_app(app)
-    request_ids.init_app(app)
     services.init_app(app, settings)
+    # Before the blueprints: it decides which methods their routes answer (see mp3common.web).
     errors.init_app(app)
     for blueprint in (accounts.bp, uploads.bp, downloads.bp, jobs.bp, health.bp, openapi.bp):
         app.register_blueprint(blueprint)

@@ -14,12 +14,10 @@ from typing import IO
 from gateway import services
 from gateway.errors import UploadInProgress
 from gateway.tokens import User
-from pipeline import media, messages, storage
-from pipeline.jobs import JobNotFound, new_job_id
+from mp3common import media, messages, storage
+from mp3common.jobs import JobNotFound, new_job_id
 
 logger = logging.getLogger(__name__)
-
-MESSAGE_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -60,16 +58,8 @@ def submit_upload(*, user: User, video: IO[bytes], filename: str, preset: str | 
         job = jobs.create(job_id=job_id, owner_id=user.id, email=user.email, filename=filename,
                           preset=preset, video_fid=video_fid, correlation_id=correlation_id,
                           idempotency_key=idempotency_key, media=asdict(media_info))
-        services.publisher().publish(messages.VIDEO_QUEUE, {
-            "version": MESSAGE_VERSION,
-            "job_id": job_id,
-            "correlation_id": correlation_id,
-            "video_fid": video_fid,
-            "owner_id": user.id,
-            "email": user.email,
-            "filename": filename,
-            "preset": preset,
-        })
+        # The message names the job; the converter reads everything else from the job document.
+        services.publisher().publish(messages.VIDEO_QUEUE, messages.job_message(job_id, correlation_id))
     except BaseException:
         _run_undo(undo, job_id)
         raise

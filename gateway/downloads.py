@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, request
 
-from gateway import conversions, filenames, links, services, tokens
+from gateway import conversions, services, tokens
+from mp3common import filenames, links
 
 bp = Blueprint("downloads", __name__)
 

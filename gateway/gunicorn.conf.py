@@ -1,17 +1,17 @@
 """gunicorn settings for the gateway: `gunicorn -c gateway/gunicorn.conf.py gateway.wsgi:app`."""
 
-import os
+from mp3common.environment import server_settings
 
-# This is server configuration, so like gateway/settings.py it may read the environment itself.
-# Loopback by default; a container sets GUNICORN_BIND=0.0.0.0:8080 to be reachable at all.
-bind = os.environ.get("GUNICORN_BIND") or f"127.0.0.1:{os.environ.get('GATEWAY_PORT', '8080')}"
+# GUNICORN_BIND (or GATEWAY_PORT on loopback), GUNICORN_WORKERS, GUNICORN_THREADS and LOG_LEVEL.
+server = server_settings("GATEWAY_PORT", 8080, default_workers=2, default_threads=4)
+bind = server.bind
 
 # Threads rather than more processes: a request spends most of its time waiting (on a slow
 # upload, GridFS, ffprobe, the broker), and the threads of a worker share its MongoClient.
 # pika is not thread-safe, so each thread gets a Publisher of its own (gateway/services.py).
 worker_class = "gthread"
-workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+workers = server.workers
+threads = server.threads
 
 # A 2 GB upload on a slow link takes minutes. With gthread a worker's main loop keeps reporting
 # to the arbiter while its threads serve requests, so `timeout` does not cut such an upload short;
@@ -34,7 +34,7 @@ worker_tmp_dir = "/dev/shm"
 
 # Access lines to stdout, gunicorn's own messages to stderr; the platform (docker, journald,
 # kubectl logs) collects both. The application's logs are configured in gateway.create_app().
-loglevel = os.environ.get("LOG_LEVEL", "INFO").lower()
+loglevel = server.log_level.lower()
 accesslog = "-"
 errorlog = "-"
 # The request id on each access line matches the correlation id in the application's lines.

@@ -7,7 +7,7 @@ import logging
 from flask import Blueprint
 
 from gateway import services
-from pipeline import storage
+from mp3common import storage
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from flask import current_app
 
 from gateway import services
 from gateway.settings import RateLimit
-from pipeline import storage
+from mp3common import storage
 
 logger = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from flask import Flask, current_app
 
 from gateway.counters import Counters
 from gateway.settings import Settings
-from pipeline import broker, storage
-from pipeline.jobs import Jobs
+from mp3common import broker, storage
+from mp3common.jobs import Jobs
 
 logger = logging.getLogger(__name__)
 

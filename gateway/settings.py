@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import tempfile
@@ -10,15 +9,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline import media
-from pipeline.environment import EnvironmentReader
-
-ENVIRONMENTS = ("development", "production")
+from mp3common import media
+from mp3common.environment import EnvironmentReader
 
 JWKS_PATH = "/.well-known/jwks.json"
 RATE_LIMIT_PATTERN = re.compile(r"(\d+)/(\d+)")
-# More proxies than this in front of one service is a configuration mistake, not a topology.
-MAX_TRUSTED_PROXIES = 5
 
 
 class SettingsError(ValueError):
@@ -76,11 +71,9 @@ class Settings:
                 match = RATE_LIMIT_PATTERN.fullmatch(default)
             return RateLimit(requests=int(match[1]), seconds=int(match[2]))
 
-        environment = env.choice("ENVIRONMENT", "development", ENVIRONMENTS)
+        environment = env.environment()
 
-        log_level = env.text("LOG_LEVEL", "INFO").upper()
-        if not isinstance(logging.getLevelName(log_level), int):
-            env.problems.append(f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {log_level!r}")
+        log_level = env.log_level()
 
         secret_file, secret = env.download_link_secret(in_production=environment == "production")
 
@@ -92,8 +85,8 @@ class Settings:
         settings = cls(
             environment=environment,
             log_level=log_level,
-            amqp_url=env.text("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F"),
-            mongodb_uri=env.text("MONGODB_URI", "mongodb://127.0.0.1:27017/"),
+            amqp_url=env.amqp_url(),
+            mongodb_uri=env.mongodb_uri(),
             auth_url=auth_url,
             jwks_url=env.text("JWKS_URL", auth_url + JWKS_PATH),
             jwt_issuer=env.text("JWT_ISSUER", "mp3-auth"),
@@ -102,12 +95,12 @@ class Settings:
             download_link_secret=secret,
             max_upload_bytes=env.integer("MAX_UPLOAD_BYTES", 2 * 1024**3, minimum=1, maximum=2**63 - 1),
             media_limits=env.media_limits(),
-            max_deliveries=env.integer("MAX_DELIVERIES", 3, minimum=1, maximum=100),
+            max_deliveries=env.max_deliveries(),
             upload_dir=upload_dir,
             login_rate_limit=read_rate_limit("LOGIN_RATE_LIMIT", "10/60"),
             register_rate_limit=read_rate_limit("REGISTER_RATE_LIMIT", "10/3600"),
             upload_rate_limit=read_rate_limit("UPLOAD_RATE_LIMIT", "60/3600"),
-            trusted_proxy_count=env.integer("TRUSTED_PROXY_COUNT", 0, minimum=0, maximum=MAX_TRUSTED_PROXIES),
+            trusted_proxy_count=env.trusted_proxy_count(default=0),
         )
         env.raise_if_problems(SettingsError, "gateway")
         return settings

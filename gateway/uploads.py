@@ -6,9 +6,9 @@ import os
 
 from flask import Blueprint, current_app, g, request
 
-from gateway import conversions, filenames, ratelimits, tokens
+from gateway import conversions, ratelimits, tokens
 from gateway.errors import EmptyFile, InvalidIdempotencyKey, InvalidPreset, MissingFile
-from pipeline import media
+from mp3common import filenames, media
 
 bp = Blueprint("uploads", __name__)
 

@@ -2,10 +2,10 @@
 import logging
 import sys
 
+from mp3common import broker, jobs, lifecycle, logs, storage
 from notification.mailer import SmtpMailer
 from notification.settings import Settings, SettingsError
 from notification.worker import NotificationWorker
-from pipeline import broker, jobs, lifecycle, logs, storage
 
 logger = logging.getLogger(__name__)
 

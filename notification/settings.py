@@ -7,10 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.environment import EnvironmentReader
+from mp3common.environment import EnvironmentReader
 
-ENVIRONMENTS = ("development", "production")
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 SMTP_SECURITY_MODES = ("none", "starttls", "tls")
 
 
@@ -49,8 +47,8 @@ class Settings:
         """Build settings from environment variables, naming every variable that is wrong."""
         env = EnvironmentReader(environ)
 
-        environment = env.choice("ENVIRONMENT", "development", ENVIRONMENTS)
-        log_level = env.choice("LOG_LEVEL", "INFO", LOG_LEVELS)
+        environment = env.environment()
+        log_level = env.log_level()
 
         smtp_user = env.text("SMTP_USER", "") or None
         smtp_password = env.text("SMTP_PASSWORD", "") or None
@@ -65,9 +63,9 @@ class Settings:
 
         settings = cls(
             environment=environment,
-            amqp_url=env.text("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F"),
-            mongodb_uri=env.text("MONGODB_URI", "mongodb://127.0.0.1:27017/"),
-            max_deliveries=env.integer("MAX_DELIVERIES", 3, minimum=1, maximum=100),
+            amqp_url=env.amqp_url(),
+            mongodb_uri=env.mongodb_uri(),
+            max_deliveries=env.max_deliveries(),
             # Loopback by default; a container sets 0.0.0.0 so its orchestrator can probe it.
             health_host=env.text("HEALTH_HOST", "127.0.0.1"),
             health_port=env.integer("HEALTH_PORT", 8083, minimum=1, maximum=65535),

@@ -5,8 +5,8 @@ import logging
 import time
 from email.message import EmailMessage
 
-from notification import links, mailer
-from pipeline import broker, jobs, messages
+from mp3common import broker, filenames, jobs, links, messages
+from notification import mailer
 
 logger = logging.getLogger(__name__)
 
@@ -88,37 +88,43 @@ class NotificationWorker:
             logger.info("job %s already notified; not sending again", job_id)
             return
 
-        self._send(self.compose(body, job))
+        if job["state"] not in jobs.FINISHED_STATES:
+            # Only a finished job is announced; a message about one that is not is out of order.
+            logger.warning("job %s is %s, not finished; no email", job_id, job["state"])
+            return
+
+        self._send(self.compose(job))
         # A crash between the send and this line means one duplicate email after redelivery;
         # SMTP offers no way to make the two one step, and a lost email would be worse.
         if not self._jobs.mark_notified(job_id):
             logger.warning("job %s was notified by another delivery at the same time", job_id)
-        logger.info("emailed %s about job %s (%s)", body["email"], job_id, body["status"])
+        logger.info("emailed the owner of job %s (%s)", job_id, job["state"])
 
-    def compose(self, body, job):
-        """The email for an `mp3` message: the download link, or the reason it failed."""
+    def compose(self, job):
+        """The email about a finished job: the download link, or the reason it failed."""
         now = self._clock()
         message = EmailMessage()
         message["From"] = self._mail_from
-        message["To"] = body["email"]
+        message["To"] = job["email"]
         message["Date"] = email.utils.formatdate(now, usegmt=True)
-        message["Message-ID"] = message_id(body["job_id"])
-        if body["status"] == "done":
+        message["Message-ID"] = message_id(job["_id"])
+        if job["state"] == jobs.DONE:
             expires = int(now) + self._link_ttl_seconds
-            message["Subject"] = f"Your MP3 is ready: {one_line(body['filename'])}"
+            mp3_name = filenames.mp3_name(job["filename"])
+            message["Subject"] = f"Your MP3 is ready: {one_line(mp3_name)}"
             message.set_content(
                 SUCCESS_TEXT.format(
-                    filename=body["filename"],
+                    filename=mp3_name,
                     expires=datetime.datetime.fromtimestamp(expires, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),
                     link=links.signed_download_url(
-                        self._public_base_url, body["mp3_fid"], self._link_secret, self._link_ttl_seconds, now
+                        self._public_base_url, job["mp3_fid"], self._link_secret, self._link_ttl_seconds, now
                     ),
-                    mp3_fid=body["mp3_fid"],
+                    mp3_fid=job["mp3_fid"],
                 )
             )
         else:
             message["Subject"] = f"We could not convert {one_line(job['filename'])}"
-            message.set_content(FAILURE_TEXT.format(filename=job["filename"], reason=body["reason"]))
+            message.set_content(FAILURE_TEXT.format(filename=job["filename"], reason=job["error"]))
         return message
 
     def _send(self, message):

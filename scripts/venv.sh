@@ -10,9 +10,10 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$repo/.venv"
 stamp="$venv/.requirements.sha256"
 
-# requirements-dev.txt includes each service's requirements.txt, so all of them count.
+# requirements-dev.txt includes each service's requirements.txt, so all of them count, and so
+# does the shared library's pyproject.toml.
 requirements_hash() {
-    (cd "$repo" && sha256sum requirements-dev.txt ./*/requirements.txt) | sha256sum | cut -d' ' -f1
+    (cd "$repo" && sha256sum requirements-dev.txt ./*/requirements.txt common/pyproject.toml) | sha256sum | cut -d' ' -f1
 }
 
 wanted="$(requirements_hash)"
@@ -36,6 +37,12 @@ fi
 
 echo "venv: installing requirements-dev.txt"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$repo/requirements-dev.txt"
+
+# The shared library, from the same folder the images build their wheel from; editable, so an
+# edit to it is what the services and tests run, with no reinstall. --no-deps: its packages
+# are pinned in the services' requirements above.
+echo "venv: installing common/ (mp3common, editable)"
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --editable "$repo/common"
 
 # Written last, so an interrupted install is retried next time.
 echo "$wanted" >"$stamp"

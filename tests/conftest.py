@@ -22,7 +22,7 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from pipeline import storage
+from mp3common import storage
 
 REPO = Path(__file__).resolve().parents[1]
 STACK_SCRIPT = REPO / "scripts" / "stack.sh"

@@ -7,7 +7,7 @@ import uuid
 import pytest
 from bson import ObjectId
 
-from pipeline import broker, jobs, storage
+from mp3common import broker, jobs, messages, storage
 from tests.conftest import fresh_vhost, make_video
 
 
@@ -70,21 +70,17 @@ class Upload:
 
     def job(self, *, job_id=None, video_fid=None, filename="talk.mp4", owner_id=7):
         """Create a queued job (its video may or may not exist); return its video message."""
-        body = {
-            "version": 1,
-            "job_id": job_id or jobs.new_job_id(),
-            "correlation_id": f"test-{uuid.uuid4().hex[:8]}",
-            "video_fid": video_fid or str(ObjectId()),
-            "owner_id": owner_id,
-            "email": f"user-{uuid.uuid4().hex[:8]}@example.com",
-            "filename": filename,
-            "preset": "vbr-high",
-        }
+        body = messages.job_message(job_id or jobs.new_job_id(), f"test-{uuid.uuid4().hex[:8]}")
         self.job_store.create(
-            job_id=body["job_id"], owner_id=owner_id, email=body["email"], filename=filename,
-            preset=body["preset"], video_fid=body["video_fid"], correlation_id=body["correlation_id"],
+            job_id=body["job_id"], owner_id=owner_id, email=f"user-{uuid.uuid4().hex[:8]}@example.com",
+            filename=filename, preset="vbr-high", video_fid=video_fid or str(ObjectId()),
+            correlation_id=body["correlation_id"],
         )
         return body
+
+    def video_fid(self, body):
+        """The source video of the message's job."""
+        return self.job_store.get(body["job_id"])["video_fid"]
 
 
 def _suffix(filename):

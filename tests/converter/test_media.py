@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import media
+from mp3common import media
 from tests.conftest import make_video
 
 

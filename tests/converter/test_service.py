@@ -8,7 +8,7 @@ import pika
 import pytest
 import requests
 
-from pipeline import broker, messages
+from mp3common import broker, messages
 from tests.conftest import PYTHON, ServiceProcess, free_port
 from tests.faults.conftest import queue_lengths
 
@@ -43,9 +43,9 @@ def test_a_queued_video_is_converted_and_announced(converter, upload, publisher,
 
     publisher.publish(messages.VIDEO_QUEUE, body)
 
-    [announced] = queue.take(messages.MP3_QUEUE, body["job_id"], timeout=60)
-    assert (announced["status"], announced["filename"]) == ("done", "lecture.mp3")
-    assert job_store.get(body["job_id"])["mp3_fid"] == announced["mp3_fid"]
+    assert queue.take(messages.MP3_QUEUE, body["job_id"], timeout=60) == [body]
+    job = job_store.get(body["job_id"])
+    assert job["state"] == "done" and job["mp3_fid"]
 
 
 def test_an_invalid_message_is_dead_lettered_and_the_worker_keeps_going(converter, amqp_url, upload, publisher, queue):
@@ -66,8 +66,7 @@ def test_an_invalid_message_is_dead_lettered_and_the_worker_keeps_going(converte
 
     body = upload.video("after.mp4", seconds=1)
     publisher.publish(messages.VIDEO_QUEUE, body)
-    [announced] = queue.take(messages.MP3_QUEUE, body["job_id"], timeout=60)
-    assert announced["status"] == "done"
+    assert queue.take(messages.MP3_QUEUE, body["job_id"], timeout=60) == [body]
 
 
 def test_sigterm_stops_an_idle_worker_promptly_with_exit_code_0(converter, amqp_url):

@@ -4,7 +4,7 @@ import random
 import pytest
 
 from converter.worker import SOURCE_LOST_REASON, ConversionWorker
-from pipeline import broker, jobs, media, messages, storage
+from mp3common import broker, jobs, media, messages, storage
 from tests.conftest import make_video, media_duration
 
 
@@ -24,9 +24,14 @@ def worker(videos, mp3s, job_store, publisher, work_dir):
     return ConversionWorker(videos=videos, mp3s=mp3s, jobs=job_store, publisher=publisher, work_dir=work_dir)
 
 
-def assert_video_deleted(videos, body):
+def announcement(body):
+    """The `mp3` message for the video message's job: its id and correlation id, nothing more."""
+    return messages.job_message(body["job_id"], body["correlation_id"])
+
+
+def assert_video_deleted(videos, video_fid):
     with pytest.raises(storage.FileNotFound):
-        videos.open(body["video_fid"])
+        videos.open(video_fid)
 
 
 def test_a_video_becomes_an_mp3_of_the_same_length(worker, upload, job_store, mp3s, videos, queue, tmp_path, work_dir):
@@ -46,13 +51,25 @@ def test_a_video_becomes_an_mp3_of_the_same_length(worker, upload, job_store, mp
     seconds, codec = media_duration(result)
     assert codec == "mp3"
     assert seconds == pytest.approx(3.0, abs=0.1)
-    assert_video_deleted(videos, body)
+    assert_video_deleted(videos, job["video_fid"])
     [announced] = queue.take(messages.MP3_QUEUE, body["job_id"])
-    assert announced == {
-        "version": 1, "job_id": body["job_id"], "correlation_id": body["correlation_id"], "status": "done",
-        "mp3_fid": job["mp3_fid"], "owner_id": 7, "email": body["email"], "filename": "talk.mp3", "reason": None,
-    }
+    # The announcement names the job; its result is in the job document, read above.
+    assert announced == announcement(body)
     assert list(work_dir.iterdir()) == [], "temporary files are removed"
+
+
+def test_a_version_1_message_from_a_gateway_not_yet_upgraded_is_converted_too(worker, upload, job_store, queue):
+    body = upload.video("rolling.mp4", seconds=1)
+    job = job_store.get(body["job_id"])
+    # What a gateway before version 2 published: copies of the job's fields, which are ignored.
+    version_1 = {**body, "version": 1, "video_fid": job["video_fid"], "owner_id": job["owner_id"],
+                 "email": job["email"], "filename": job["filename"], "preset": job["preset"]}
+    messages.validate(messages.VIDEO_QUEUE, version_1)
+
+    worker.handle(version_1, delivery(version_1))
+
+    assert job_store.get(body["job_id"])["state"] == "done"
+    assert queue.take(messages.MP3_QUEUE, body["job_id"]) == [announcement(body)]
 
 
 def test_the_same_message_twice_stores_one_mp3_and_announces_it_again(worker, upload, job_store, mp3s, queue):
@@ -64,7 +81,7 @@ def test_the_same_message_twice_stores_one_mp3_and_announces_it_again(worker, up
     job = job_store.get(body["job_id"])
     assert mp3s.fids_with(job_id=body["job_id"]) == [job["mp3_fid"]]
     announced = queue.take(messages.MP3_QUEUE, body["job_id"], count=2)
-    assert [message["mp3_fid"] for message in announced] == [job["mp3_fid"]] * 2
+    assert announced == [announcement(body)] * 2
 
 
 def test_a_job_that_already_has_its_mp3_is_finished_without_converting_again(
@@ -85,8 +102,7 @@ def test_a_job_that_already_has_its_mp3_is_finished_without_converting_again(
     job = job_store.get(body["job_id"])
     assert (job["state"], job["mp3_fid"]) == ("done", mp3_fid)
     assert mp3s.fids_with(job_id=body["job_id"]) == [mp3_fid]
-    [announced] = queue.take(messages.MP3_QUEUE, body["job_id"])
-    assert announced["mp3_fid"] == mp3_fid
+    assert queue.take(messages.MP3_QUEUE, body["job_id"]) == [announcement(body)]
 
 
 def test_a_video_without_audio_fails_the_job_and_says_why(worker, upload, job_store, mp3s, videos, queue):
@@ -98,11 +114,8 @@ def test_a_video_without_audio_fails_the_job_and_says_why(worker, upload, job_st
     assert (job["state"], job["mp3_fid"]) == ("failed", None)
     assert job["error"] == "The file has no audio track to convert."
     assert mp3s.fids_with(job_id=body["job_id"]) == []
-    assert_video_deleted(videos, body)
-    [announced] = queue.take(messages.MP3_QUEUE, body["job_id"])
-    assert (announced["status"], announced["mp3_fid"]) == ("failed", None)
-    assert announced["reason"] == job["error"]
-    assert announced["filename"] == "silent.mp3"
+    assert_video_deleted(videos, job["video_fid"])
+    assert queue.take(messages.MP3_QUEUE, body["job_id"]) == [announcement(body)]
 
 
 def test_a_file_that_is_not_a_video_fails_the_job(worker, upload, job_store, mp3s, videos, queue):
@@ -114,9 +127,8 @@ def test_a_file_that_is_not_a_video_fails_the_job(worker, upload, job_store, mp3
     assert job["state"] == "failed"
     assert job["error"] == media.UNSUPPORTED_MESSAGE
     assert mp3s.fids_with(job_id=body["job_id"]) == []
-    assert_video_deleted(videos, body)
-    [announced] = queue.take(messages.MP3_QUEUE, body["job_id"])
-    assert announced["status"] == "failed"
+    assert_video_deleted(videos, job["video_fid"])
+    assert queue.take(messages.MP3_QUEUE, body["job_id"]) == [announcement(body)]
 
 
 def test_a_badly_damaged_video_fails_the_job_instead_of_hanging(worker, upload, job_store, tmp_path):
@@ -140,8 +152,7 @@ def test_a_source_video_that_is_gone_fails_the_job(worker, upload, job_store, qu
 
     job = job_store.get(body["job_id"])
     assert (job["state"], job["error"]) == ("failed", SOURCE_LOST_REASON)
-    [announced] = queue.take(messages.MP3_QUEUE, body["job_id"])
-    assert announced["reason"] == SOURCE_LOST_REASON
+    assert queue.take(messages.MP3_QUEUE, body["job_id"]) == [announcement(body)]
 
 
 def test_a_failed_job_is_announced_again_on_redelivery_without_retrying(worker, upload, job_store, queue):
@@ -151,7 +162,7 @@ def test_a_failed_job_is_announced_again_on_redelivery_without_retrying(worker, 
     worker.handle(body, delivery(body, attempt=2))
 
     announced = queue.take(messages.MP3_QUEUE, body["job_id"], count=2)
-    assert [message["status"] for message in announced] == ["failed", "failed"]
+    assert announced == [announcement(body)] * 2
     assert job_store.get(body["job_id"])["state"] == "failed"
 
 
@@ -175,13 +186,14 @@ def test_a_job_deleted_while_converting_leaves_no_files_behind(
     videos, mp3s, mongo_client, publisher, upload, work_dir, queue
 ):
     body = upload.video("regret.mp4", seconds=1)
+    video_fid = upload.video_fid(body)
     worker = ConversionWorker(videos=videos, mp3s=mp3s, jobs=JobsDeletedWhileConverting(mongo_client),
                               publisher=publisher, work_dir=work_dir)
 
     worker.handle(body, delivery(body))
 
     assert mp3s.fids_with(job_id=body["job_id"]) == []
-    assert_video_deleted(videos, body)
+    assert_video_deleted(videos, video_fid)
     assert queue.collect(messages.MP3_QUEUE, body["job_id"], timeout=1) == []
 
 
@@ -198,7 +210,7 @@ def test_a_conversion_stopped_by_shutdown_leaves_no_files_and_the_job_to_retry(
     assert list(work_dir.iterdir()) == []
     job = job_store.get(body["job_id"])
     assert (job["state"], job["mp3_fid"]) == ("converting", None)
-    assert videos.open(body["video_fid"]).length > 0, "the source is kept for the next attempt"
+    assert videos.open(job["video_fid"]).length > 0, "the source is kept for the next attempt"
 
 
 class SourceTakenByAnotherDelivery(storage.Bucket):

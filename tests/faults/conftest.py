@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from pipeline import broker, messages
+from mp3common import broker, messages
 from tests.conftest import ServiceProcess, fresh_vhost, run_stack, start_system
 
 PASSWORD = "correct horse battery"

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from pipeline import messages
+from mp3common import messages
 from tests.faults.conftest import (
     PASSWORD,
     job_count,

@@ -5,7 +5,7 @@ import threading
 import pytest
 from bson import ObjectId
 
-from pipeline import jobs, messages
+from mp3common import jobs, messages
 from tests.conftest import PYTHON, ServiceProcess, free_port, make_video
 from tests.faults.conftest import (
     mp3_blob_count,
@@ -22,10 +22,7 @@ pytestmark = pytest.mark.timeout(180)
 def video_message(mongo_client, job_id):
     """The `video` message the gateway published for the job, rebuilt from the stored job."""
     job = mongo_client["jobs"]["jobs"].find_one({"_id": job_id})
-    return {
-        "version": 1, "job_id": job["_id"], "correlation_id": job["correlation_id"], "video_fid": job["video_fid"],
-        "owner_id": job["owner_id"], "email": job["email"], "filename": job["filename"], "preset": job["preset"],
-    }
+    return messages.job_message(job["_id"], job["correlation_id"])
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from pipeline import jobs, media, storage
+from mp3common import jobs, media, messages, storage
 from tests.conftest import make_video, media_duration
 from tests.faults.conftest import (
     job_count,
@@ -148,8 +148,7 @@ def store_job_directly(mongo_client, client, path, media_info):
     jobs.Jobs(mongo_client).create(job_id=job_id, owner_id=client.user_id, email=client.email, filename=filename,
                                    preset=None, video_fid=video_fid, correlation_id=f"test-{job_id}",
                                    media=media_info)
-    return {"version": 1, "job_id": job_id, "correlation_id": f"test-{job_id}", "video_fid": video_fid,
-            "owner_id": client.user_id, "email": client.email, "filename": filename, "preset": None}
+    return messages.job_message(job_id, f"test-{job_id}")
 
 
 @pytest.mark.parametrize("build", [hls_playlist, dash_manifest], ids=lambda build: build.__name__)

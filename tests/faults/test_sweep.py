@@ -19,7 +19,7 @@ import requests
 from bson import Binary, ObjectId
 
 from converter.sweep import SweepCounts, expire_mp3s, sweep
-from pipeline import jobs, storage
+from mp3common import jobs, storage
 from tests.conftest import PYTHON, REPO, ServiceProcess, free_port, make_video, port_is_open
 from tests.faults.conftest import mp3_blob_count, wait_for_log
 

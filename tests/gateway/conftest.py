@@ -24,8 +24,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from gateway import create_app, services
 from gateway.settings import Settings
-from pipeline import broker, messages, storage
-from pipeline.jobs import Jobs
+from mp3common import broker, messages, storage
+from mp3common.jobs import Jobs
 from tests.conftest import free_port, make_video, run_stack
 
 ISSUER = "mp3-auth"

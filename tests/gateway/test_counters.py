@@ -5,7 +5,7 @@ import pytest
 
 from gateway.counters import COLLECTION, DATABASE, Counters
 from gateway.settings import RateLimit
-from pipeline import storage
+from mp3common import storage
 
 # A multiple of 60 (and so of 20): the start of a window for each limit below.
 WINDOW_START = 1_700_000_040

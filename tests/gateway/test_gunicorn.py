@@ -40,7 +40,7 @@ def test_an_upload_over_http_is_queued_and_can_be_followed(gateway_server, user,
     assert status.status_code == 200
     assert status.json()["state"] == "queued"
     assert list(upload_dir.iterdir()) == []
-    # The correlation id reaches the application's log lines, formatted by pipeline.logs.
+    # The correlation id reaches the application's log lines, formatted by mp3common.logs.
     assert "[over-http-1] gateway.conversions: queued job" in gateway_server.log_path.read_text()
 
 

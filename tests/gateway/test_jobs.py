@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-from pipeline import storage
-from pipeline.jobs import Jobs
+from mp3common import storage
+from mp3common.jobs import Jobs
 
 
 @pytest.fixture

@@ -1,12 +1,13 @@
 """Fixtures for the notification service's tests: its own RabbitMQ vhost, the real jobs
 collection, finished jobs to announce, and a throwaway SMTP server for outage tests."""
+import dataclasses
 import subprocess
 import time
 
 import pytest
 from bson import ObjectId
 
-from pipeline import jobs
+from mp3common import jobs, messages
 from tests.conftest import PYTHON, Mailbox, free_port, fresh_vhost, port_is_open
 
 LINK_SECRET = b"a-test-secret-of-at-least-32-characters"
@@ -28,9 +29,18 @@ def job_store(mongo_client):
     return jobs.Jobs(mongo_client)
 
 
+@dataclasses.dataclass(frozen=True)
+class FinishedJob:
+    """A job the converter has finished: the `mp3` message it published, and what the email is sent to."""
+
+    message: dict
+    email: str
+    mp3_fid: str | None
+
+
 @pytest.fixture
 def finished_job(job_store):
-    """Create a job the converter has finished; return the `mp3` message it would publish."""
+    """Create a job the converter has finished; return it with the `mp3` message it would publish."""
 
     def finish(status="done", filename="talk.mp4", reason="The file has no audio track to convert."):
         job_id = jobs.new_job_id()
@@ -46,11 +56,7 @@ def finished_job(job_store):
             job_store.mark_done(job_id)
         else:
             job_store.mark_failed(job_id, reason)
-        return {
-            "version": 1, "job_id": job_id, "correlation_id": f"test-{job_id[:8]}", "status": status,
-            "mp3_fid": mp3_fid, "owner_id": 7, "email": email,
-            "filename": filename.rpartition(".")[0] + ".mp3", "reason": None if status == "done" else reason,
-        }
+        return FinishedJob(messages.job_message(job_id, f"test-{job_id[:8]}"), email, mp3_fid)
 
     return finish
 

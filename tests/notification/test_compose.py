@@ -4,7 +4,7 @@ import email.policy
 
 import pytest
 
-from notification.links import signature
+from mp3common.links import signature
 from notification.worker import NotificationWorker
 
 NOW = 1_700_000_000
@@ -20,11 +20,12 @@ def worker():
     )
 
 
-def body(**changes):
+def job(**changes):
+    """A finished job, as the notification service reads it from the jobs collection."""
     return {
-        "version": 1, "job_id": "0123456789abcdef0123456789abcdef", "correlation_id": "c-1", "status": "done",
-        "mp3_fid": "65a1b2c3d4e5f60718293a4b", "owner_id": 7, "email": "ana@example.com", "filename": "talk.mp3",
-        "reason": None, **changes,
+        "_id": "0123456789abcdef0123456789abcdef", "correlation_id": "c-1", "state": "done",
+        "mp3_fid": "65a1b2c3d4e5f60718293a4b", "owner_id": 7, "email": "ana@example.com", "filename": "talk.mp4",
+        "error": None, **changes,
     }
 
 
@@ -34,7 +35,7 @@ def sent_form(message):
 
 
 def test_a_success_email_has_the_link_and_the_fid(worker):
-    message = sent_form(worker.compose(body(), {"filename": "talk.mp4"}))
+    message = sent_form(worker.compose(job()))
 
     assert message["To"] == "ana@example.com"
     assert message["From"] == "MP3 Converter <noreply@localhost>"
@@ -50,8 +51,7 @@ def test_a_success_email_has_the_link_and_the_fid(worker):
 
 def test_a_failure_email_names_the_upload_and_gives_the_reason(worker):
     message = sent_form(worker.compose(
-        body(status="failed", mp3_fid=None, reason="The file has no audio track to convert."),
-        {"filename": "holiday.mp4"},
+        job(state="failed", mp3_fid=None, error="The file has no audio track to convert.", filename="holiday.mp4"),
     ))
 
     assert message["Subject"] == "We could not convert holiday.mp4"
@@ -61,14 +61,14 @@ def test_a_failure_email_names_the_upload_and_gives_the_reason(worker):
 
 
 def test_unicode_names_survive_the_subject(worker):
-    message = sent_form(worker.compose(body(filename="vidéo d'été 😀.mp3"), {"filename": "vidéo d'été 😀.mkv"}))
+    message = sent_form(worker.compose(job(filename="vidéo d'été 😀.mkv")))
 
     assert message["Subject"] == "Your MP3 is ready: vidéo d'été 😀.mp3"
 
 
 def test_a_name_with_line_breaks_cannot_add_headers(worker):
     message = sent_form(worker.compose(
-        body(status="failed", mp3_fid=None, reason="No audio."), {"filename": "x.mp4\r\nBcc: victim@example.com"},
+        job(state="failed", mp3_fid=None, error="No audio.", filename="x.mp4\r\nBcc: victim@example.com"),
     ))
 
     assert message["Bcc"] is None

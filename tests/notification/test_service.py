@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from pipeline import broker, messages
+from mp3common import broker, messages
 from tests.conftest import PYTHON, ServiceProcess, free_port
 
 
@@ -52,11 +52,12 @@ def test_an_mp3_message_becomes_one_email_and_sigterm_stops_the_service(
     start_notification, publisher, finished_job, mail, job_store
 ):
     service = start_notification()
-    body = finished_job("done", "talk.mp4")
+    finished = finished_job("done", "talk.mp4")
+    body = finished.message
 
     publisher.publish(messages.MP3_QUEUE, body)
 
-    [message] = mail.wait_for(body["email"], timeout=30)
+    [message] = mail.wait_for(finished.email, timeout=30)
     assert message["Subject"] == "Your MP3 is ready: talk.mp3"
     started = time.monotonic()
     assert service.stop(timeout=15) == 0
@@ -68,7 +69,8 @@ def test_with_the_mail_server_down_the_email_is_sent_once_it_is_back(
     start_notification, publisher, finished_job, smtp_server, job_store
 ):
     service = start_notification(smtp_port=smtp_server.port)
-    body = finished_job("done")
+    finished = finished_job("done")
+    body = finished.message
     publisher.publish(messages.MP3_QUEUE, body)
     wait_for_log(service, "mail server unavailable")
     time.sleep(3)
@@ -76,9 +78,9 @@ def test_with_the_mail_server_down_the_email_is_sent_once_it_is_back(
 
     smtp_server.start()
 
-    smtp_server.mailbox.wait_for(body["email"], timeout=60)
+    smtp_server.mailbox.wait_for(finished.email, timeout=60)
     time.sleep(2)
-    assert len(smtp_server.mailbox.messages_to(body["email"])) == 1
+    assert len(smtp_server.mailbox.messages_to(finished.email)) == 1
     assert job_store.get(body["job_id"])["steps"]["notified"]
     assert service.stop(timeout=15) == 0
 
@@ -87,7 +89,8 @@ def test_a_service_stopped_while_the_mail_server_is_down_leaves_the_email_to_the
     start_notification, publisher, finished_job, smtp_server
 ):
     waiting = start_notification(smtp_port=smtp_server.port)
-    body = finished_job("failed")
+    finished = finished_job("failed")
+    body = finished.message
     publisher.publish(messages.MP3_QUEUE, body)
     wait_for_log(waiting, "mail server unavailable")
 
@@ -97,6 +100,6 @@ def test_a_service_stopped_while_the_mail_server_is_down_leaves_the_email_to_the
 
     smtp_server.start()
     start_notification(smtp_port=smtp_server.port)
-    smtp_server.mailbox.wait_for(body["email"], timeout=60)
+    smtp_server.mailbox.wait_for(finished.email, timeout=60)
     time.sleep(2)
-    assert len(smtp_server.mailbox.messages_to(body["email"])) == 1
+    assert len(smtp_server.mailbox.messages_to(finished.email)) == 1

@@ -9,10 +9,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from notification.links import signature
+from mp3common import broker, messages
+from mp3common.links import signature
 from notification.mailer import SmtpMailer
 from notification.worker import NotificationWorker
-from pipeline import broker
 from tests.notification.conftest import LINK_SECRET
 
 FID_LINE = re.compile(r"^fid: ([0-9a-f]{24})$", re.MULTILINE)
@@ -43,66 +43,72 @@ def worker(job_store, stack):
 
 
 def test_a_finished_job_is_emailed_with_its_fid_and_a_link_that_verifies(worker, finished_job, job_store, mail):
-    body = finished_job("done", "talk.mp4")
+    finished = finished_job("done", "talk.mp4")
+    body = finished.message
     before = int(time.time())
 
     worker.handle(body, delivery(body))
 
-    [message] = mail.messages_to(body["email"])
+    [message] = mail.messages_to(finished.email)
     assert message["Subject"] == "Your MP3 is ready: talk.mp3"
     assert message["Message-ID"] == f"<job-{body['job_id']}@mp3-converter>"
     text = email_text(message)
-    assert FID_LINE.search(text).group(1) == body["mp3_fid"]
+    assert FID_LINE.search(text).group(1) == finished.mp3_fid
     link = urlsplit(LINK.search(text).group(1))
     query = {key: value for key, [value] in parse_qs(link.query).items()}
-    assert query["fid"] == body["mp3_fid"]
+    assert query["fid"] == finished.mp3_fid
     assert before + TTL_SECONDS <= int(query["expires"]) <= int(time.time()) + TTL_SECONDS
-    assert query["signature"] == signature(LINK_SECRET, body["mp3_fid"], query["expires"])
+    assert query["signature"] == signature(LINK_SECRET, finished.mp3_fid, query["expires"])
     assert job_store.get(body["job_id"])["steps"]["notified"]
 
 
 def test_a_failed_job_is_emailed_with_the_reason(worker, finished_job, mail):
-    body = finished_job("failed", "holiday.mp4", reason="The file has no audio track to convert.")
+    finished = finished_job("failed", "holiday.mp4", reason="The file has no audio track to convert.")
+    body = finished.message
 
     worker.handle(body, delivery(body))
 
-    [message] = mail.messages_to(body["email"])
+    [message] = mail.messages_to(finished.email)
     assert message["Subject"] == "We could not convert holiday.mp4"
     assert "The file has no audio track to convert." in email_text(message)
 
 
 def test_a_second_delivery_for_the_same_job_sends_nothing(worker, finished_job, mail):
-    body = finished_job("done")
+    finished = finished_job("done")
+    body = finished.message
 
     worker.handle(body, delivery(body))
     worker.handle(body, delivery(body, attempt=2))
 
-    assert len(mail.messages_to(body["email"])) == 1
+    assert len(mail.messages_to(finished.email)) == 1
 
 
 def test_a_deleted_job_gets_no_email(worker, finished_job, job_store, mail):
-    body = finished_job("done")
+    finished = finished_job("done")
+    body = finished.message
     job_store.delete(body["job_id"])
 
     worker.handle(body, delivery(body))
 
-    assert mail.messages_to(body["email"]) == []
+    assert mail.messages_to(finished.email) == []
 
 
 def test_the_email_goes_out_once_the_mail_server_is_back(job_store, finished_job, smtp_server):
-    body = finished_job("done")
+    finished = finished_job("done")
+    body = finished.message
     worker = make_worker(job_store, smtp_server.port)
     # The mail server comes up three seconds after the first attempt failed.
     threading.Timer(3, smtp_server.start).start()
 
     worker.handle(body, delivery(body))
 
-    assert len(smtp_server.mailbox.messages_to(body["email"])) == 1
+    assert len(smtp_server.mailbox.messages_to(finished.email)) == 1
     assert job_store.get(body["job_id"])["steps"]["notified"]
 
 
 def test_an_outage_longer_than_the_tolerance_is_left_to_the_consumer_to_retry(job_store, finished_job, smtp_server):
-    body = finished_job("done")
+    finished = finished_job("done")
+    body = finished.message
     worker = make_worker(job_store, smtp_server.port, smtp_outage_tolerance_seconds=2)
     started = time.monotonic()
 
@@ -114,7 +120,8 @@ def test_an_outage_longer_than_the_tolerance_is_left_to_the_consumer_to_retry(jo
 
 
 def test_a_stopping_worker_stops_waiting_for_the_mail_server(job_store, finished_job, smtp_server):
-    body = finished_job("done")
+    finished = finished_job("done")
+    body = finished.message
     stopping = threading.Event()
     worker = make_worker(job_store, smtp_server.port, should_cancel=stopping.is_set)
     threading.Timer(1, stopping.set).start()
@@ -125,3 +132,18 @@ def test_a_stopping_worker_stops_waiting_for_the_mail_server(job_store, finished
 
     assert time.monotonic() - started < 2
     assert "notified" not in job_store.get(body["job_id"])["steps"]
+
+
+def test_a_version_1_message_from_a_converter_not_yet_upgraded_is_emailed_too(worker, finished_job, job_store, mail):
+    finished = finished_job("failed", "holiday.mp4", reason="The file has no audio track to convert.")
+    job = job_store.get(finished.message["job_id"])
+    # What a converter before version 2 published: copies of the job's fields, which are ignored.
+    version_1 = {**finished.message, "version": 1, "status": "failed", "mp3_fid": None, "owner_id": job["owner_id"],
+                 "email": job["email"], "filename": "holiday.mp3", "reason": job["error"]}
+    messages.validate(messages.MP3_QUEUE, version_1)
+
+    worker.handle(version_1, delivery(version_1))
+
+    [message] = mail.messages_to(finished.email)
+    assert message["Subject"] == "We could not convert holiday.mp4"
+    assert "The file has no audio track to convert." in email_text(message)

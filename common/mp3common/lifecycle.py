@@ -2,7 +2,7 @@
 import logging
 import signal
 
-from pipeline import health, storage
+from mp3common import health, storage
 
 logger = logging.getLogger(__name__)
 

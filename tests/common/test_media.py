@@ -1,7 +1,7 @@
 """The rules ffprobe and ffmpeg are run with, and the lengths the duration limit is told in."""
 import pytest
 
-from pipeline import media
+from mp3common import media
 
 
 @pytest.mark.parametrize(

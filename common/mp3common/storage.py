@@ -30,7 +30,7 @@ COPY_BUFFER = CHUNK_SIZE
 # 16 chunks (4 MB) per insert_many keep memory flat; a 100 MB put took 9.6 s against 9.2 s.
 # Reads (Bucket.chunks) take the same 16 chunks per round trip.
 if not hasattr(gridfs.synchronous.grid_file, "_UPLOAD_BUFFER_SIZE"):  # pragma: no cover
-    raise ImportError("pymongo's GridFS no longer has _UPLOAD_BUFFER_SIZE: revisit pipeline/storage.py")
+    raise ImportError("pymongo's GridFS no longer has _UPLOAD_BUFFER_SIZE: revisit common/mp3common/storage.py")
 BATCH_BYTES = 16 * CHUNK_SIZE
 gridfs.synchronous.grid_file._UPLOAD_BUFFER_SIZE = BATCH_BYTES
 

@@ -1,4 +1,8 @@
-"""Client-supplied file names: kept for display and download naming, but made harmless first."""
+"""Client-supplied file names: kept for display and download naming, but made harmless first.
+
+One rule for the whole system: the gateway cleans the upload's name once, and the MP3's name is
+derived from that by ``mp3_name`` wherever it is needed (the stored MP3, the email, the download).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ MAX_LENGTH = 255
 # Long enough for ".webm" or ".mpeg"; anything longer is not an extension worth keeping.
 MAX_EXTENSION_LENGTH = 16
 FALLBACK_STEM = "upload"
+FALLBACK_MP3_NAME = "audio.mp3"
 DOWNLOAD_FALLBACK_STEM = "download"
 # Unicode categories dropped from names: controls (CR, LF, NUL ...), format characters (such as
 # U+202E RIGHT-TO-LEFT OVERRIDE, which makes "evil\u202egpj.exe" display as "evilexe.jpg") and
@@ -20,7 +25,9 @@ PATH_SEPARATORS = re.compile(r"[/\\]")
 
 def clean(raw_name: str | None, fallback_stem: str = FALLBACK_STEM) -> str:
     """Return the last path component of ``raw_name``, without control characters, at most 255 long."""
-    name = PATH_SEPARATORS.split(raw_name or "")[-1]
+    # Browsers send either a bare name or a full path, with either kind of separator. NFC, so that
+    # "é" typed on a Mac and on Windows is one name.
+    name = unicodedata.normalize("NFC", PATH_SEPARATORS.split(raw_name or "")[-1])
     name = "".join(char for char in name if unicodedata.category(char) not in DROPPED_CATEGORIES)
     name = name.strip()
     if name in ("", ".", ".."):
@@ -33,10 +40,12 @@ def clean(raw_name: str | None, fallback_stem: str = FALLBACK_STEM) -> str:
     return name
 
 
-def mp3_name(stored_name: str | None) -> str:
-    """The name to save an MP3 as: the stored name cleaned, ending in .mp3 (talk.mp4 -> talk.mp3)."""
-    stem, _ = split_extension(clean(stored_name, fallback_stem=DOWNLOAD_FALLBACK_STEM))
-    return (stem or DOWNLOAD_FALLBACK_STEM)[: MAX_LENGTH - len(".mp3")] + ".mp3"
+def mp3_name(video_name: str | None) -> str:
+    """The MP3's name for an upload's: `talk.mp4` -> `talk.mp3`, whatever the name held."""
+    stem, _ = split_extension(clean(video_name, fallback_stem=""))
+    # Leading dots would make a hidden file; trailing dots and spaces are dropped by Windows.
+    stem = stem[: MAX_LENGTH - len(".mp3")].strip(" .")
+    return f"{stem}.mp3" if stem else FALLBACK_MP3_NAME
 
 
 def split_extension(name: str) -> tuple[str, str]:

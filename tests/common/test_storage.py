@@ -1,4 +1,4 @@
-"""pipeline.storage against the MongoDB-protocol server: what it keeps in memory while it moves a
+"""mp3common.storage against the MongoDB-protocol server: what it keeps in memory while it moves a
 file, and that the file comes back whole."""
 import hashlib
 import io
@@ -10,7 +10,7 @@ import gridfs.errors
 import pytest
 from bson import ObjectId
 
-from pipeline import storage
+from mp3common import storage
 
 FILE_BYTES = 40 * 1024 * 1024
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pika
 import pika.exceptions
 
-from pipeline import logs, messages
+from mp3common import logs, messages
 
 logger = logging.getLogger(__name__)
 
@@ -77,13 +77,12 @@ def declare_topology(channel, max_deliveries):
         )
 
 
-def _properties(body, correlation_id, headers=None):
+def _properties(body, correlation_id):
     return pika.BasicProperties(
         delivery_mode=pika.DeliveryMode.Persistent,
         content_type="application/json",
         correlation_id=correlation_id,
         message_id=body.get("job_id") if isinstance(body, dict) else None,
-        headers=headers,
     )
 
 
@@ -115,9 +114,6 @@ class Publisher:
                 if attempt == 2:
                     raise PublishFailed(f"broker unreachable: {error!r}") from error
                 logger.info("publishing to %s failed (%r); reconnecting once", queue, error)
-
-    def is_connected(self):
-        return self._connection is not None and self._connection.is_open
 
     def check(self):
         """Raise PublishFailed unless a channel to the broker can be opened now."""

@@ -1,6 +1,6 @@
 """Signed download links: whoever holds one may fetch that MP3, without a token, until it expires.
 
-The notification service signs them (notification/links.py); the gateway checks them. Contract
+The notification service signs them into its emails; the gateway checks them. Contract
 (docs/architecture.md): ``signature = hex(HMAC-SHA256(secret, f"{fid}:{expires}"))``, with
 ``expires`` in unix seconds and ``secret`` the download-link key file's text as UTF-8 bytes.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+from urllib.parse import urlencode
 
 
 class LinkError(Exception):
@@ -27,6 +28,13 @@ class LinkExpired(LinkError):
 def signature(secret: bytes, fid: str, expires: int) -> str:
     """The hex HMAC-SHA256 of ``f"{fid}:{expires}"`` under ``secret``."""
     return hmac.new(secret, f"{fid}:{expires}".encode(), hashlib.sha256).hexdigest()
+
+
+def signed_download_url(base_url: str, fid: str, secret: bytes, ttl_seconds: int, now: float) -> str:
+    """The link to download ``fid`` until ``now`` (unix seconds) + ``ttl_seconds``."""
+    expires = int(now) + ttl_seconds
+    query = urlencode({"fid": fid, "expires": expires, "signature": signature(secret, fid, expires)})
+    return f"{base_url.rstrip('/')}/download?{query}"
 
 
 def verify(secret: bytes, fid: str, expires: str | None, given_signature: str | None,

@@ -1,10 +1,12 @@
-"""Signed download links, checked against the contract in docs/architecture.md."""
+"""Signed download links: the notification service signs, the gateway verifies, both by the
+contract in docs/architecture.md."""
 import hashlib
 import hmac
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from gateway import links
+from mp3common import links
 
 SECRET = b"0123456789abcdef" * 4
 FID = "65f0c0ffee0123456789abcd"
@@ -43,3 +45,23 @@ def test_a_genuine_link_past_its_time_is_refused_as_expired():
 
     with pytest.raises(links.LinkExpired):
         links.verify(SECRET, FID, str(expires), links.signature(SECRET, FID, expires), now=NOW)
+
+
+def test_a_link_made_for_an_email_is_accepted_until_it_expires():
+    url = links.signed_download_url("http://localhost:8080", FID, SECRET, ttl_seconds=3600, now=NOW + 0.7)
+
+    parts = urlsplit(url)
+    assert (parts.scheme, parts.netloc, parts.path) == ("http", "localhost:8080", "/download")
+    query = {key: value for key, [value] in parse_qs(parts.query).items()}
+    assert query.keys() == {"fid", "expires", "signature"}
+    assert (query["fid"], query["expires"]) == (FID, str(NOW + 3600))
+    links.verify(SECRET, FID, query["expires"], query["signature"], now=NOW + 3600)
+    with pytest.raises(links.LinkExpired):
+        links.verify(SECRET, FID, query["expires"], query["signature"], now=NOW + 3601)
+
+
+@pytest.mark.parametrize("base_url", ["https://mp3.example.com", "https://mp3.example.com/"])
+def test_a_trailing_slash_on_the_base_url_makes_no_double_slash(base_url):
+    url = links.signed_download_url(base_url, FID, SECRET, ttl_seconds=60, now=0)
+
+    assert url.startswith("https://mp3.example.com/download?fid=")

@@ -8,7 +8,9 @@ import sys
 correlation_id = contextvars.ContextVar("correlation_id", default="-")
 
 
-class _CorrelationIdFilter(logging.Filter):
+class CorrelationIdFilter(logging.Filter):
+    """Puts the correlation id of the current context on each record, for the `%(correlation_id)s` field."""
+
     def filter(self, record):
         record.correlation_id = correlation_id.get()
         return True
@@ -17,7 +19,7 @@ class _CorrelationIdFilter(logging.Filter):
 def configure(service_name, level="INFO"):
     """Send every log record of this process to stdout in one line format."""
     handler = logging.StreamHandler(sys.stdout)
-    handler.addFilter(_CorrelationIdFilter())
+    handler.addFilter(CorrelationIdFilter())
     handler.setFormatter(
         logging.Formatter(
             f"%(asctime)s %(levelname)s {service_name} [%(correlation_id)s] %(name)s: %(message)s"

@@ -6,10 +6,17 @@ once, with a message naming every variable that is wrong, rather than one variab
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline import media
+from mp3common import media
+
+ENVIRONMENTS = ("development", "production")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# More proxies than this in front of one service is a configuration mistake, not a topology.
+MAX_TRUSTED_PROXIES = 5
 
 # The secret the gateway checks download links with and the notification service signs them
 # with: one secret, so one place says where it lives by default and how long it must be.
@@ -30,6 +37,11 @@ class EnvironmentReader:
         """The value without surrounding whitespace; an empty one (`NAME=` in a compose file) counts as unset."""
         return self.environ.get(name, "").strip() or default
 
+    def exact_text(self, name: str, default: str) -> str:
+        """The value exactly as set, spaces included (a password may end with one); empty counts as unset."""
+        value = self.environ.get(name, "")
+        return value if value.strip() else default
+
     def integer(self, name: str, default: int, minimum: int, maximum: int) -> int:
         """A whole number from ``minimum`` to ``maximum``."""
         text = self.text(name, str(default))
@@ -47,6 +59,42 @@ class EnvironmentReader:
         value = self.text(name, default)
         if value not in choices:
             self.problems.append(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    def environment(self) -> str:
+        """ENVIRONMENT: `development` (the default) or `production`, which makes secrets mandatory."""
+        return self.choice("ENVIRONMENT", "development", ENVIRONMENTS)
+
+    def log_level(self) -> str:
+        """LOG_LEVEL, in any case (`info` or `INFO`), as the logging module's upper-case name."""
+        level = self.text("LOG_LEVEL", "INFO").upper()
+        if level not in LOG_LEVELS:
+            self.problems.append(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
+        return level
+
+    def amqp_url(self) -> str:
+        """AMQP_URL: the RabbitMQ of the `video` and `mp3` queues."""
+        return self.text("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+
+    def mongodb_uri(self) -> str:
+        """MONGODB_URI: the MongoDB of the GridFS buckets and the jobs collection."""
+        return self.text("MONGODB_URI", "mongodb://127.0.0.1:27017/")
+
+    def max_deliveries(self) -> int:
+        """MAX_DELIVERIES: tries per message before it is dead-lettered; the queues are declared with it."""
+        return self.integer("MAX_DELIVERIES", 3, minimum=1, maximum=100)
+
+    def trusted_proxy_count(self, default: int) -> int:
+        """TRUSTED_PROXY_COUNT: how many proxies in front append to X-Forwarded-For."""
+        return self.integer("TRUSTED_PROXY_COUNT", default, minimum=0, maximum=MAX_TRUSTED_PROXIES)
+
+    def required_in_production(self, name: str, dev_default: str, *, in_production: bool) -> str:
+        """A value production must set; elsewhere ``dev_default`` stands in for it."""
+        value = self.exact_text(name, "")
+        if not in_production:
+            return value or dev_default
+        if not value:
+            self.problems.append(f"{name} is required when ENVIRONMENT=production")
         return value
 
     def secret_file(self, name: str, dev_default: str, *, in_production: bool, min_length: int) -> tuple[Path, bytes]:
@@ -95,3 +143,29 @@ class EnvironmentReader:
         """Raise ``error_class`` naming every problem found, if there is any."""
         if self.problems:
             raise error_class(f"Invalid {service} settings: " + "; ".join(self.problems))
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """What a service's gunicorn.conf.py reads: where to listen, how many workers, how much to log."""
+
+    bind: str
+    workers: int
+    threads: int
+    log_level: str
+
+
+def server_settings(port_variable: str, default_port: int, environ: Mapping[str, str] = os.environ,
+                    default_workers: int = 2, default_threads: int = 1) -> ServerSettings:
+    """GUNICORN_BIND (or 127.0.0.1 and ``port_variable``), GUNICORN_WORKERS, GUNICORN_THREADS, LOG_LEVEL."""
+    env = EnvironmentReader(environ)
+    port = env.integer(port_variable, default_port, minimum=1, maximum=65535)
+    settings = ServerSettings(
+        # Loopback by default; a container sets GUNICORN_BIND=0.0.0.0:PORT to be reachable at all.
+        bind=env.text("GUNICORN_BIND", f"127.0.0.1:{port}"),
+        workers=env.integer("GUNICORN_WORKERS", default_workers, minimum=1, maximum=256),
+        threads=env.integer("GUNICORN_THREADS", default_threads, minimum=1, maximum=256),
+        log_level=env.log_level(),
+    )
+    env.raise_if_problems(ValueError, "gunicorn")
+    return settings
