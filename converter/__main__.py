@@ -27,6 +27,8 @@ def main():
     mp3s = storage.Bucket(mongo_client, storage.MP3S_DB)
     job_store = jobs.Jobs(mongo_client)
     scratch_dir = scratch.claim(settings.work_dir)
+    # Set on SIGTERM (through the consumer): the consumer finishes, and ffmpeg is stopped.
+    stopping = threading.Event()
     worker = ConversionWorker(
         videos=videos,
         mp3s=mp3s,
@@ -37,7 +39,7 @@ def main():
         # A stopping worker abandons the conversion in hand (ffmpeg is killed) and the message
         # goes back to the queue: a long conversion would outlast any orchestrator's stop timeout,
         # and running it again elsewhere is safe because the handler is idempotent.
-        should_cancel=lambda: consumer.should_stop,
+        should_cancel=stopping.is_set,
     )
     consumer = broker.Consumer(
         settings.amqp_url,
@@ -46,6 +48,7 @@ def main():
         max_deliveries=settings.max_deliveries,
         prefetch=ConversionWorker.PREFETCH,
         shutdown_grace_seconds=settings.shutdown_grace_seconds,
+        stopping=stopping,
     )
 
     lifecycle.serve_probes(consumer, mongo_client, host=settings.health_host, port=settings.health_port)

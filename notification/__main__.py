@@ -1,6 +1,7 @@
 """Run the notification service: `python -m notification` consumes the `mp3` queue until SIGTERM or Ctrl-C."""
 import logging
 import sys
+import threading
 
 from mp3common import broker, jobs, lifecycle, logs, storage
 from notification.mailer import SmtpMailer
@@ -20,6 +21,8 @@ def main():
 
     # Nothing connects yet: pymongo connects on first use, SMTP once per email.
     mongo_client = storage.connect(settings.mongodb_uri)
+    # Set on SIGTERM (through the consumer): the consumer finishes, and the worker stops waiting.
+    stopping = threading.Event()
     worker = NotificationWorker(
         jobs=jobs.Jobs(mongo_client),
         mailer=SmtpMailer.from_settings(settings),
@@ -30,7 +33,7 @@ def main():
         smtp_outage_tolerance_seconds=settings.smtp_outage_tolerance_seconds,
         # A stopping worker stops waiting for an unavailable mail server; the message goes back
         # to the queue and the next worker sends it.
-        should_cancel=lambda: consumer.should_stop,
+        stopping=stopping,
     )
     consumer = broker.Consumer(
         settings.amqp_url,
@@ -39,6 +42,7 @@ def main():
         max_deliveries=settings.max_deliveries,
         prefetch=NotificationWorker.PREFETCH,
         shutdown_grace_seconds=settings.shutdown_grace_seconds,
+        stopping=stopping,
     )
 
     # Readiness leaves SMTP out on purpose: a mail server outage is waited out per message, and

@@ -2,6 +2,7 @@
 import datetime
 import email.utils
 import logging
+import threading
 import time
 from email.message import EmailMessage
 
@@ -51,7 +52,6 @@ class NotificationWorker:
 
     QUEUE = messages.MP3_QUEUE
     PREFETCH = 1
-    WAIT_POLL_SECONDS = 0.2
 
     def __init__(
         self,
@@ -63,7 +63,7 @@ class NotificationWorker:
         link_secret,
         link_ttl_seconds,
         smtp_outage_tolerance_seconds=600,
-        should_cancel=lambda: False,
+        stopping=None,
         clock=time.time,
     ):
         self._jobs = jobs
@@ -73,7 +73,8 @@ class NotificationWorker:
         self._link_secret = link_secret
         self._link_ttl_seconds = link_ttl_seconds
         self._smtp_outage_tolerance_seconds = smtp_outage_tolerance_seconds
-        self._should_cancel = should_cancel
+        # Set when the worker is told to stop: a wait for the mail server ends at once.
+        self._stopping = stopping if stopping is not None else threading.Event()
         self._clock = clock
 
     def handle(self, body, delivery):
@@ -154,10 +155,5 @@ class NotificationWorker:
                     raise
 
     def _wait(self, seconds):
-        """Sleep ``seconds``; return False early if the worker is asked to stop."""
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if self._should_cancel():
-                return False
-            time.sleep(self.WAIT_POLL_SECONDS)
-        return not self._should_cancel()
+        """Wait ``seconds``; return False at once if the worker is told to stop meanwhile."""
+        return not self._stopping.wait(seconds)

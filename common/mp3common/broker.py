@@ -109,11 +109,16 @@ class Publisher:
                 return
             except (pika.exceptions.UnroutableError, pika.exceptions.NackError) as error:
                 raise PublishFailed(f"broker refused the message: {error!r}") from error
-            except (*CONNECTION_ERRORS, pika.exceptions.AMQPError) as error:
+            except CONNECTION_ERRORS as error:
                 self.close()
                 if attempt == 2:
                     raise PublishFailed(f"broker unreachable: {error!r}") from error
                 logger.info("publishing to %s failed (%r); reconnecting once", queue, error)
+            except pika.exceptions.AMQPError as error:
+                # The broker closed the channel on purpose (a queue declared otherwise, a
+                # permission): a second try would meet the same refusal.
+                self.close()
+                raise PublishFailed(f"broker refused the message: {error!r}") from error
 
     def check(self):
         """Raise PublishFailed unless a channel to the broker can be opened now."""
@@ -121,6 +126,7 @@ class Publisher:
             self._open_channel()
             self._connection.process_data_events(time_limit=0)
         except (*CONNECTION_ERRORS, pika.exceptions.AMQPError) as error:
+            # A readiness check: whatever the broker answers instead of a channel means not ready.
             self.close()
             raise PublishFailed(f"broker unreachable: {error!r}") from error
 
@@ -159,22 +165,36 @@ class Consumer:
     requeued after a back-off, and dead-lettered with the reason on its ``max_deliveries``-th try.
     """
 
-    def __init__(self, amqp_url, queue, handler, *, max_deliveries, prefetch=1, shutdown_grace_seconds=25):
+    def __init__(self, amqp_url, queue, handler, *, max_deliveries, prefetch=1, shutdown_grace_seconds=25,
+                 stopping=None):
         self.amqp_url = amqp_url
         self.queue = queue
         self.handler = handler
         self.max_deliveries = max_deliveries
         self.prefetch = prefetch
         self.shutdown_grace_seconds = shutdown_grace_seconds
-        self.should_stop = False
         self.connected = False
         self._consumer_tag = None
+        # Set by stop(); a worker's entry point may pass in the Event its handler waits on too.
+        self._stopping = stopping if stopping is not None else threading.Event()
+        # Messages handed to a handler thread and not yet settled; `_idle` is set when there is none.
         self._in_flight = 0
         self._in_flight_lock = threading.Lock()
+        self._idle = threading.Event()
+        self._idle.set()
+
+    @property
+    def should_stop(self):
+        """Whether stop() was called: a long handler polls this to abandon its work."""
+        return self._stopping.is_set()
 
     def stop(self):
-        """Ask the loop to finish the message in hand and return (safe from a signal handler)."""
-        self.should_stop = True
+        """Ask the loop to finish the message in hand and return; every wait below ends at once."""
+        self._stopping.set()
+
+    def wait_for_stop(self, seconds):
+        """Wait up to ``seconds`` for stop(); return whether it came. For a handler that waits."""
+        return self._stopping.wait(seconds)
 
     def run(self):
         """Consume until stop() is called, reconnecting with capped back-off when the broker goes."""
@@ -188,26 +208,19 @@ class Consumer:
                 # arguments): retrying the same thing cannot help, so stop and say why.
                 logger.error("broker closed the channel: %s", error)
                 raise
-            except (*CONNECTION_ERRORS, pika.exceptions.AMQPError) as error:
+            except CONNECTION_ERRORS as error:
+                # Only these are retried: anything else (a channel the broker closed on purpose
+                # included) is a fault another attempt would repeat, and it stops the worker.
                 self.connected = False
                 failures += 1
                 delay = backoff_seconds(failures)
                 logger.warning("broker connection lost (%r); reconnecting in %.1f s", error, delay)
                 # The message in hand can no longer be acked on the lost channel; let its handler
                 # finish before taking the redelivery, so one job never runs twice at once.
-                self._wait_for_handlers()
-                self._sleep(delay)
+                self._idle.wait()
+                self._stopping.wait(delay)
             finally:
                 self.connected = False
-
-    def _wait_for_handlers(self):
-        while self._in_flight:
-            time.sleep(0.1)
-
-    def _sleep(self, seconds):
-        deadline = time.monotonic() + seconds
-        while not self.should_stop and time.monotonic() < deadline:
-            time.sleep(0.1)
 
     def _consume(self):
         connection = connect(self.amqp_url)
@@ -254,13 +267,12 @@ class Consumer:
             # worker; the handler sees should_stop and stops its work.
             logger.warning("shutting down with a message in hand; the broker will redeliver it")
             connection.close()
-            deadline = time.monotonic() + HANDLER_STOP_SECONDS
-            while self._in_flight and time.monotonic() < deadline:
-                time.sleep(0.1)
+            self._idle.wait(HANDLER_STOP_SECONDS)
 
     def _on_message(self, connection, channel, method, properties, body):
         with self._in_flight_lock:
             self._in_flight += 1
+            self._idle.clear()
         worker = threading.Thread(
             target=self._handle,
             args=(connection, channel, method, properties, body),
@@ -295,13 +307,13 @@ class Consumer:
             else:
                 delay = backoff_seconds(attempt)
                 logger.warning("attempt %d failed (%r); retrying in %.1f s", attempt, error, delay, exc_info=True)
-                self._sleep(delay)
+                self._stopping.wait(delay)
                 settle = functools.partial(self._requeue, channel, method.delivery_tag)
         # pika is not thread-safe: the ack must be sent from the connection's own thread. The
         # message counts as in flight until then, so a shutdown waits for the ack to go out.
         try:
             connection.add_callback_threadsafe(functools.partial(self._settle, channel, settle))
-        except (*CONNECTION_ERRORS, pika.exceptions.AMQPError):
+        except CONNECTION_ERRORS:
             logger.warning("connection closed before the message could be settled; it will be redelivered")
             self._finished_one()
 
@@ -317,6 +329,8 @@ class Consumer:
     def _finished_one(self):
         with self._in_flight_lock:
             self._in_flight -= 1
+            if not self._in_flight:
+                self._idle.set()
 
     @staticmethod
     def _ack(channel, delivery_tag):

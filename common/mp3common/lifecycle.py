@@ -1,6 +1,7 @@
 """What a worker's entry point does around its broker.Consumer: serve its probes, stop on a signal."""
 import logging
 import signal
+import threading
 
 from mp3common import health, storage
 
@@ -24,7 +25,10 @@ def stop_on_signals(consumer):
 
     def stop(signum, frame):
         logger.info("received %s; stopping", signal.Signals(signum).name)
-        consumer.stop()
+        # From a thread of its own: the handler runs on the main thread between two bytecodes,
+        # possibly while that thread holds the lock inside the consumer's threading.Event, and
+        # setting the Event here would then wait for that lock for ever.
+        threading.Thread(target=consumer.stop, name="stop", daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)

@@ -123,7 +123,7 @@ def test_a_stopping_worker_stops_waiting_for_the_mail_server(job_store, finished
     finished = finished_job("done")
     body = finished.message
     stopping = threading.Event()
-    worker = make_worker(job_store, smtp_server.port, should_cancel=stopping.is_set)
+    worker = make_worker(job_store, smtp_server.port, stopping=stopping)
     threading.Timer(1, stopping.set).start()
     started = time.monotonic()
 

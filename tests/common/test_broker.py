@@ -1,0 +1,154 @@
+"""broker.Consumer on the real RabbitMQ, with handlers of the test's own: a message is acked only
+after its work, a message off its schema is dead-lettered, a failure is retried, and a stop
+cancels the subscription before it hands the message in hand back."""
+import json
+import threading
+
+import pika
+import pytest
+
+from mp3common import broker, messages
+from tests.conftest import fresh_vhost, run_stack
+
+pytestmark = pytest.mark.timeout(120)
+
+JOB_ID = "0123456789abcdef0123456789abcdef"
+MAX_DELIVERIES = 3
+
+
+@pytest.fixture
+def amqp_url(stack):
+    with fresh_vhost(stack, "test-broker") as url:
+        yield url
+
+
+def queue_counts(amqp_url, queue):
+    """(ready, unacknowledged) messages of ``queue``, as RabbitMQ counts them."""
+    vhost = amqp_url.rsplit("/", 1)[1]
+    output = run_stack("rabbitmqctl", "list_queues", "-p", vhost, "name", "messages_ready",
+                       "messages_unacknowledged", "--quiet", "--no-table-headers").stdout
+    for line in output.splitlines():
+        name, ready, unacked = line.split()
+        if name == queue:
+            return int(ready), int(unacked)
+    raise AssertionError(f"no queue {queue}: {output}")
+
+
+class RunningConsumer:
+    """A Consumer of the `video` queue on a thread, with the handler the test gives it."""
+
+    def __init__(self, amqp_url, handler):
+        self.consumer = broker.Consumer(amqp_url, messages.VIDEO_QUEUE, handler, max_deliveries=MAX_DELIVERIES,
+                                        shutdown_grace_seconds=2)
+        self.thread = threading.Thread(target=self.consumer.run, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.consumer.stop()
+        self.thread.join(30)
+        assert not self.thread.is_alive(), "the consumer did not stop"
+
+    def __exit__(self, *exc_info):
+        self.stop()
+
+
+def publish(amqp_url, body=None):
+    publisher = broker.Publisher(amqp_url, max_deliveries=MAX_DELIVERIES)
+    try:
+        publisher.publish(messages.VIDEO_QUEUE, body or messages.job_message(JOB_ID, "c-1"))
+    finally:
+        publisher.close()
+
+
+def take_one(amqp_url, queue):
+    """Take one waiting message off ``queue`` (None if there is none): (properties, body)."""
+    connection = broker.connect(amqp_url)
+    try:
+        method, properties, body = connection.channel().basic_get(queue, auto_ack=True)
+        return None if method is None else (properties, json.loads(body))
+    finally:
+        connection.close()
+
+
+def test_a_message_is_acked_only_once_its_handler_has_returned(amqp_url):
+    started, release, finished = threading.Event(), threading.Event(), threading.Event()
+
+    def handler(body, delivery):
+        started.set()
+        assert release.wait(30)
+        finished.set()
+
+    publish(amqp_url)
+    with RunningConsumer(amqp_url, handler):
+        assert started.wait(30)
+        assert queue_counts(amqp_url, messages.VIDEO_QUEUE) == (0, 1), "held, not yet acked"
+        release.set()
+        assert finished.wait(30)
+        while queue_counts(amqp_url, messages.VIDEO_QUEUE) != (0, 0):
+            pass  # the ack goes out on the connection's thread
+    assert take_one(amqp_url, messages.VIDEO_QUEUE) is None
+
+
+def test_a_message_off_its_schema_is_dead_lettered_with_the_reason_and_never_handled(amqp_url):
+    handled = []
+    connection = broker.connect(amqp_url)
+    try:
+        channel = connection.channel()
+        broker.declare_topology(channel, MAX_DELIVERIES)
+        channel.basic_publish("", messages.VIDEO_QUEUE, b'{"version": 2, "job_id": "not-hex"}',
+                              pika.BasicProperties(delivery_mode=2, message_id="bad-1"))
+    finally:
+        connection.close()
+
+    with RunningConsumer(amqp_url, lambda body, delivery: handled.append(body)):
+        dead = None
+        while dead is None:
+            dead = take_one(amqp_url, f"{messages.VIDEO_QUEUE}.dead")
+
+    properties, body = dead
+    assert body == {"version": 2, "job_id": "not-hex"}
+    assert "job_id" in properties.headers[broker.FAILURE_REASON_HEADER]
+    assert handled == []
+
+
+def test_a_failing_handler_gets_the_message_again_and_its_success_is_acked(amqp_url):
+    attempts = []
+    succeeded = threading.Event()
+
+    def handler(body, delivery):
+        attempts.append(delivery.attempt)
+        if len(attempts) == 1:
+            raise RuntimeError("MongoDB went away for a moment")
+        succeeded.set()
+
+    publish(amqp_url)
+    with RunningConsumer(amqp_url, handler):
+        assert succeeded.wait(60)
+
+    assert attempts == [1, 2]
+    assert take_one(amqp_url, messages.VIDEO_QUEUE) is None
+
+
+def test_a_stop_cancels_the_subscription_then_hands_the_message_back_counted_once(amqp_url):
+    started = threading.Event()
+    running = None
+
+    def handler(body, delivery):
+        started.set()
+        # A long conversion that notices the stop, as the converter's ffmpeg loop does.
+        running.consumer.wait_for_stop(30)
+        raise RuntimeError("abandoned: the worker is stopping")
+
+    publish(amqp_url)
+    running = RunningConsumer(amqp_url, handler)
+    with running:
+        assert started.wait(30)
+    # run() has returned: the subscription is gone and the message waits for another worker.
+
+    assert queue_counts(amqp_url, messages.VIDEO_QUEUE) == (1, 0)
+    properties, body = take_one(amqp_url, messages.VIDEO_QUEUE)
+    assert body == messages.job_message(JOB_ID, "c-1")
+    assert properties.headers["x-delivery-count"] == 1, "handed back once, not delivered again first"
