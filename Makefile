@@ -52,8 +52,8 @@ run: ## Run the four services on the local stack (scripts/run.sh)
 demo: ## Register, upload a video and fetch its MP3, end to end (scripts/demo.sh)
 	bash scripts/demo.sh
 
-secrets: ## Write the development secrets into .secrets/ if absent (scripts/secrets.sh)
-	bash scripts/secrets.sh
+secrets: venv ## Write the development secrets into .secrets/ if absent (python -m auth.keygen)
+	$(VENV)/bin/python -m auth.keygen .secrets
 
 bench: ## Run the benchmark (bench/run.sh)
 	bash bench/run.sh

@@ -3,8 +3,9 @@
     DIR/jwt-private.pem    auth signs JWTs with it (Ed25519, PEM PKCS#8)
     DIR/download-link.key  gateway and notification sign download links with it (32 bytes, hex)
 
-docker compose's one-shot `secrets` container runs this from the auth image, which is why the
-download-link secret is written here too; `make secrets` writes the same files with openssl.
+The one way the project makes them: docker compose's one-shot `secrets` container runs this from
+the auth image (which is why the download-link secret is written here too), `make secrets` runs
+it from the venv, and the tests and the bench call write_missing() for directories of their own.
 An existing file is never replaced: a new key would invalidate every token and link issued.
 """
 
@@ -59,10 +60,12 @@ def write_secret(path: Path, content: bytes) -> bool:
     return True
 
 
-def write_private_key(directory: Path) -> tuple[Path, bool]:
-    """Create DIRECTORY/jwt-private.pem unless it exists; return its path and whether it is new."""
-    path = directory / PRIVATE_KEY_NAME
-    return path, write_secret(path, private_key_pem())
+def write_missing(directory: Path) -> dict[Path, bool]:
+    """Create each secret file that ``directory`` lacks; return every file and whether it is new."""
+    return {
+        directory / name: write_secret(directory / name, generate())
+        for name, generate in [(PRIVATE_KEY_NAME, private_key_pem), (DOWNLOAD_LINK_KEY_NAME, download_link_key)]
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,13 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         description="Write the development secrets that are missing.",
     )
     parser.add_argument("directory", type=Path, help="where to write the secret files")
-    directory = parser.parse_args(argv).directory
-    for name, generate in [
-        (PRIVATE_KEY_NAME, private_key_pem),
-        (DOWNLOAD_LINK_KEY_NAME, download_link_key),
-    ]:
-        path = directory / name
-        created = write_secret(path, generate())
+    for path, created in write_missing(parser.parse_args(argv).directory).items():
         print(f"created {path}" if created else f"kept    {path} (already exists)")
     return 0
 

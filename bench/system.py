@@ -19,58 +19,24 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import MySQLdb
 import psutil
 import pymongo
 import pymongo.errors
 import requests
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from auth import keygen
+from harness.stack import REPO, Stack, free_port, fresh_auth_database, fresh_vhost
 from mp3common import broker
 
 logger = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parents[1]
-STACK_SCRIPT = REPO / "scripts" / "stack.sh"
 VENV_BIN = Path(sys.executable).parent
 FERRETDB = REPO / ".bin" / "ferretdb"
 READY_TIMEOUT_SECONDS = 60
 STOP_TIMEOUT_SECONDS = 40
-RABBITMQCTL_TIMEOUT_SECONDS = 60
-
-
-@dataclass(frozen=True)
-class Stack:
-    """Where the stack's servers the bench shares listen: the variables and defaults of
-    scripts/stack.sh. (MongoDB is the bench's own; see mongo_process.)"""
-
-    rabbitmq_port: int
-    mysql_port: int
-
-    @classmethod
-    def from_env(cls, environ=os.environ):
-        return cls(
-            rabbitmq_port=int(environ.get("RABBITMQ_PORT", 5672)),
-            mysql_port=int(environ.get("MYSQL_PORT", 3306)),
-        )
-
-    def server_pid(self, name):
-        """The pid of one of the stack's servers (mongo, rabbitmq, mysql), from its pid file."""
-        try:
-            return int((REPO / ".stack" / name / f"{name}.pid").read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            return None
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def http_ready(url):
@@ -268,21 +234,18 @@ def running(stack: Stack, work_dir: Path):
     # directory itself is missing, and the SMTP sink's delivery needs tmp/.
     for name in ("logs", "secrets", "mail/tmp", "mail/new", "mail/cur", "tmp"):
         (work_dir / name).mkdir(parents=True, exist_ok=True)
-    suffix = uuid.uuid4().hex[:12]
-    cleanups = []  # run newest first, each whatever the others did
-    try:
-        vhost = f"bench-{suffix}"
-        add_vhost(vhost)
-        cleanups.append(lambda: delete_vhost(vhost))
-        database = f"auth_bench_{suffix}"
-        create_database(stack, database)
-        cleanups.append(lambda: drop_database(stack, database))
-        secrets = write_secrets(work_dir / "secrets")
+    # Undone newest first, each step whatever the others did, however the bench ends.
+    with contextlib.ExitStack() as cleanups:
+        amqp_url = cleanups.enter_context(fresh_vhost(stack, "bench"))
+        database = cleanups.enter_context(fresh_auth_database("auth_bench"))
+        keygen.write_missing(work_dir / "secrets")
+        secrets = {"jwt": work_dir / "secrets" / keygen.PRIVATE_KEY_NAME,
+                   "link": work_dir / "secrets" / keygen.DOWNLOAD_LINK_KEY_NAME}
 
         ports = {name: free_port() for name in ("auth", "gateway", "smtp", "mongo")}
         mongo_uri = f"mongodb://127.0.0.1:{ports['mongo']}/"
         mongo = mongo_process(work_dir, ports["mongo"])
-        cleanups.append(mongo.stop)
+        cleanups.callback(_quietly, mongo.stop)
         # First and alone: the services' readiness checks need it.
         mongo.start().wait_ready()
         env = {
@@ -290,7 +253,7 @@ def running(stack: Stack, work_dir: Path):
             "ENVIRONMENT": "development",
             "LOG_LEVEL": "INFO",
             "PYTHONUNBUFFERED": "1",
-            "AMQP_URL": f"amqp://guest:guest@127.0.0.1:{stack.rabbitmq_port}/{vhost}",
+            "AMQP_URL": amqp_url,
             "MONGODB_URI": mongo_uri,
             "MYSQL_HOST": "127.0.0.1",
             "MYSQL_PORT": str(stack.mysql_port),
@@ -328,7 +291,7 @@ def running(stack: Stack, work_dir: Path):
             "converter": worker_process("converter", "converter", env, work_dir),
             "notification": worker_process("notification", "notification", env, work_dir),
         }
-        cleanups.append(lambda: stop_all(services))
+        cleanups.callback(stop_all, services)
         for service in services.values():
             service.start()
         for service in services.values():
@@ -336,9 +299,6 @@ def running(stack: Stack, work_dir: Path):
         yield System(stack=stack, mongo=mongo, mongo_uri=mongo_uri, work_dir=work_dir, amqp_url=env["AMQP_URL"],
                      env=env, gateway_url=f"http://127.0.0.1:{ports['gateway']}", mail_dir=work_dir / "mail",
                      services=services, converters=[services["converter"]])
-    finally:
-        for cleanup in reversed(cleanups):
-            _quietly(cleanup)
 
 
 def stop_all(services):
@@ -354,60 +314,3 @@ def _quietly(step):
         step()
     except Exception:  # one failed clean-up step must not skip the others
         logger.warning("clean-up step failed", exc_info=True)
-
-
-def rabbitmqctl(*args):
-    subprocess.run([str(STACK_SCRIPT), "rabbitmqctl", *args], check=True, capture_output=True, text=True,
-                   timeout=RABBITMQCTL_TIMEOUT_SECONDS)
-
-
-def add_vhost(vhost):
-    rabbitmqctl("add_vhost", vhost)
-    rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-
-
-def delete_vhost(vhost):
-    rabbitmqctl("delete_vhost", vhost)
-
-
-def _mysql(stack):
-    return MySQLdb.connect(host="127.0.0.1", port=stack.mysql_port, user="auth", password="auth")
-
-
-def create_database(stack, name):
-    """A fresh database with the auth schema of mysql-init/, under the bench's own name."""
-    schema = "\n".join(path.read_text() for path in sorted((REPO / "mysql-init").glob("*.sql")))
-    connection = _mysql(stack)
-    try:
-        cursor = connection.cursor()
-        cursor.execute(f"CREATE DATABASE `{name}`")
-        # The init scripts name the `auth` database; point them at the bench's copy instead.
-        for statement in schema.split(";"):
-            statement = statement.strip()
-            if not statement or statement.upper().startswith("CREATE DATABASE"):
-                continue
-            cursor.execute(statement.replace("USE auth", f"USE `{name}`"))
-    finally:
-        connection.close()
-
-
-def drop_database(stack, name):
-    connection = _mysql(stack)
-    try:
-        connection.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
-    finally:
-        connection.close()
-
-
-def write_secrets(directory: Path):
-    """A JWT signing key and a download-link secret made for this run only."""
-    key = Ed25519PrivateKey.generate()
-    jwt_key = directory / "jwt-private.pem"
-    link_key = directory / "download-link.key"
-    jwt_key.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                          serialization.NoEncryption()))
-    link_key.write_text(os.urandom(32).hex())
-    for path in (jwt_key, link_key):
-        path.chmod(0o600)
-    return {"jwt": jwt_key, "link": link_key}
-

@@ -1,11 +1,7 @@
--- Schema of the auth service. MariaDB runs this once, on a new data directory
--- (docker-entrypoint-initdb.d, scripts/stack.sh), and running it again changes nothing.
--- The tests apply it to throwaway databases by renaming `auth` after CREATE DATABASE
--- and USE, so the table name below stays unqualified. No semicolons in comments:
--- the tests split the file on them.
-CREATE DATABASE IF NOT EXISTS auth CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
-
-USE auth;
+-- Schema of the auth service, for the database the client has selected: MariaDB's image
+-- runs it once on a new data directory, in MARIADB_DATABASE (docker-entrypoint-initdb.d);
+-- scripts/stack.sh at every start in `auth`, and the tests in a database of their own, each
+-- with the mariadb client. Running it again changes nothing.
 
 -- Emails are stored normalized (trimmed, lowercase) by the service. The binary
 -- collation makes the unique key compare them byte for byte.

@@ -18,9 +18,9 @@ readonly ready_timeout_seconds=60 stop_timeout_seconds=30
 
 say() { echo "[run] $*"; }
 
-# The venv comes first: the stack's SMTP sink (aiosmtpd) runs from it.
-scripts/secrets.sh
+# The venv comes first: the stack's SMTP sink (aiosmtpd) and the key generator run from it.
 scripts/venv.sh
+.venv/bin/python -m auth.keygen .secrets
 scripts/stack.sh start
 
 # The services' settings (docs/architecture.md), pointed at the stack. The stack's ports can be

@@ -319,9 +319,11 @@ mysql_extra_logs() { echo "$mysql_dir/error.log"; }
 # tests can create and drop their own auth_test_* databases.
 mysql_apply_init() {
     local sql_file
+    # The image creates MARIADB_DATABASE and runs the files in it; so does this.
+    mysql_root --execute='CREATE DATABASE IF NOT EXISTS auth CHARACTER SET utf8mb4 COLLATE utf8mb4_bin' || return 1
     while IFS= read -r sql_file; do
         log "mysql: applying ${sql_file#"$repo"/}"
-        mysql_root <"$sql_file" || return 1
+        mysql_root --database=auth <"$sql_file" || return 1
     done < <(find "$repo/mysql-init" -maxdepth 1 -name '*.sql' 2>/dev/null | LC_ALL=C sort)
     mysql_root <<'EOF' || return 1
 CREATE USER IF NOT EXISTS 'auth'@'127.0.0.1' IDENTIFIED BY 'auth';

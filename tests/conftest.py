@@ -4,79 +4,43 @@ isolated RabbitMQ vhost, fresh databases and keys, and the services started as r
 Nothing here fakes a server. The vhost and database names are unique per test session so that
 two test runs on one machine never consume each other's messages.
 """
-import contextlib
 import mailbox
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import MySQLdb
 import pytest
 import requests
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from auth import keygen
+from harness.stack import (  # noqa: F401 - re-exported for the tests
+    REPO,
+    STACK_SCRIPT,
+    Stack,
+    free_port,
+    fresh_auth_database,
+    fresh_vhost,
+    port_is_open,
+    run_stack,
+)
 from mp3common import storage
 
-REPO = Path(__file__).resolve().parents[1]
-STACK_SCRIPT = REPO / "scripts" / "stack.sh"
 PYTHON = sys.executable
 BIN = Path(PYTHON).parent
 
 
-@dataclass(frozen=True)
-class Stack:
-    """Where the local stack's servers listen (same variables and defaults as scripts/stack.sh)."""
-
-    rabbitmq_port: int = int(os.environ.get("RABBITMQ_PORT", 5672))
-    mysql_port: int = int(os.environ.get("MYSQL_PORT", 3306))
-    mongo_port: int = int(os.environ.get("MONGO_PORT", 27017))
-    smtp_port: int = int(os.environ.get("SMTP_PORT", 1025))
-    mail_dir: Path = REPO / ".stack" / "mail"
-
-
-def port_is_open(port, host="127.0.0.1"):
-    with socket.socket() as probe:
-        probe.settimeout(1)
-        return probe.connect_ex((host, port)) == 0
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def run_stack(*args):
-    return subprocess.run([str(STACK_SCRIPT), *args], check=True, capture_output=True, text=True)
-
-
 @pytest.fixture(scope="session")
 def stack():
-    servers = Stack()
+    servers = Stack.from_env()
     for name, port in [("RabbitMQ", servers.rabbitmq_port), ("MariaDB", servers.mysql_port),
                        ("MongoDB/FerretDB", servers.mongo_port), ("SMTP", servers.smtp_port)]:
         if not port_is_open(port):
             pytest.fail(f"{name} is not listening on 127.0.0.1:{port}; run `make stack-start` first")
     return servers
-
-
-@contextlib.contextmanager
-def fresh_vhost(stack, prefix):
-    """A RabbitMQ vhost named ``prefix`` plus a random suffix; yields its AMQP URL, then deletes it."""
-    vhost = f"{prefix}-{uuid.uuid4().hex[:12]}"
-    run_stack("rabbitmqctl", "add_vhost", vhost)
-    run_stack("rabbitmqctl", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-    try:
-        yield f"amqp://guest:guest@127.0.0.1:{stack.rabbitmq_port}/{vhost}"
-    finally:
-        run_stack("rabbitmqctl", "delete_vhost", vhost)
 
 
 @pytest.fixture(scope="session")
@@ -101,35 +65,15 @@ def mongo_client(mongo_uri):
 @pytest.fixture(scope="session")
 def mysql_database(stack):
     """A fresh database with the auth schema from mysql-init/, dropped afterwards."""
-    name = f"auth_test_{uuid.uuid4().hex[:12]}"
-    schema = "\n".join(path.read_text() for path in sorted((REPO / "mysql-init").glob("*.sql")))
-    with contextlib.closing(_mysql_connect(stack)) as connection:
-        cursor = connection.cursor()
-        cursor.execute(f"CREATE DATABASE `{name}`")
-        # The init scripts name the `auth` database; point them at this session's copy instead.
-        for statement in schema.replace("`auth`", f"`{name}`").replace(" auth.", f" `{name}`.").split(";"):
-            if statement.strip() and not statement.strip().upper().startswith("CREATE DATABASE"):
-                cursor.execute(statement.replace("USE auth", f"USE `{name}`"))
-    yield name
-    # A connection of its own: the fault-injection tests restart MariaDB during the session.
-    with contextlib.closing(_mysql_connect(stack)) as connection:
-        connection.cursor().execute(f"DROP DATABASE `{name}`")
-
-
-def _mysql_connect(stack):
-    return MySQLdb.connect(host="127.0.0.1", port=stack.mysql_port, user="auth", password="auth")
+    with fresh_auth_database("auth_test") as name:
+        yield name
 
 
 @pytest.fixture(scope="session")
 def secrets_dir(tmp_path_factory):
-    """A JWT signing key and a download-link secret made for this session."""
+    """A JWT signing key and a download-link secret made for this session, as `make secrets` makes them."""
     directory = tmp_path_factory.mktemp("secrets")
-    key = Ed25519PrivateKey.generate()
-    (directory / "jwt-private.pem").write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                          serialization.NoEncryption())
-    )
-    (directory / "download-link.key").write_text(os.urandom(32).hex())
+    keygen.write_missing(directory)
     return directory
 
 

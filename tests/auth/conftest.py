@@ -103,8 +103,8 @@ def query(mysql_server: dict, database: str):
 @pytest.fixture
 def private_key_file(tmp_path: Path) -> Path:
     """A new Ed25519 signing key, written the way `python -m auth.keygen` writes it."""
-    path, _ = keygen.write_private_key(tmp_path / "secrets")
-    return path
+    keygen.write_missing(tmp_path / "secrets")
+    return tmp_path / "secrets" / keygen.PRIVATE_KEY_NAME
 
 
 @pytest.fixture

@@ -14,10 +14,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_the_private_key_is_ed25519_pkcs8_pem_with_mode_0600(tmp_path):
-    path, created = keygen.write_private_key(tmp_path / "secrets")
+    written = keygen.write_missing(tmp_path / "secrets")
 
-    assert created
-    assert path == tmp_path / "secrets" / "jwt-private.pem"
+    path = tmp_path / "secrets" / "jwt-private.pem"
+    assert written[path] is True
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert path.read_bytes().startswith(b"-----BEGIN PRIVATE KEY-----")  # PKCS#8, unencrypted
     key = serialization.load_pem_private_key(path.read_bytes(), password=None)
@@ -25,14 +25,14 @@ def test_the_private_key_is_ed25519_pkcs8_pem_with_mode_0600(tmp_path):
 
 
 def test_an_existing_key_is_never_replaced(tmp_path):
-    path, _ = keygen.write_private_key(tmp_path)
-    original = path.read_bytes()
+    path = tmp_path / "jwt-private.pem"
+    path.write_bytes(b"the key every token so far was signed with")
 
-    _, created = keygen.write_private_key(tmp_path)
+    written = keygen.write_missing(tmp_path)
 
-    assert not created
-    assert path.read_bytes() == original
-    assert sorted(item.name for item in tmp_path.iterdir()) == ["jwt-private.pem"]
+    assert written[path] is False
+    assert path.read_bytes() == b"the key every token so far was signed with"
+    assert sorted(item.name for item in tmp_path.iterdir()) == ["download-link.key", "jwt-private.pem"]
 
 
 def test_the_command_writes_the_missing_secrets_and_keeps_the_rest(tmp_path):

@@ -126,7 +126,8 @@ def test_a_token_verifies_with_the_key_its_kid_names_in_the_jwks():
 
 
 def test_keys_are_loaded_from_the_files_the_settings_name(tmp_path):
-    private_key_file, _ = keygen.write_private_key(tmp_path)
+    keygen.write_missing(tmp_path)
+    private_key_file = tmp_path / keygen.PRIVATE_KEY_NAME
     previous = Ed25519PrivateKey.generate()
     previous_file = write_pem(tmp_path / "previous.pem", public_pem(previous))
 
@@ -174,7 +175,8 @@ def test_a_private_key_file_that_is_not_a_plain_ed25519_key_is_refused(tmp_path,
 
 
 def test_a_private_key_where_a_public_one_belongs_is_refused(tmp_path):
-    private_key_file, _ = keygen.write_private_key(tmp_path)
+    keygen.write_missing(tmp_path)
+    private_key_file = tmp_path / keygen.PRIVATE_KEY_NAME
 
     with pytest.raises(tokens.KeyFileError, match=str(private_key_file)):
         tokens.load_public_key(private_key_file)

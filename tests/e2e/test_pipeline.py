@@ -141,3 +141,20 @@ def test_wrong_method_is_405_with_json(system):
     response = requests.get(f"{system.gateway_url}/upload", timeout=10)
     assert response.status_code == 405
     assert "error" in response.json()
+
+
+def test_one_request_id_follows_a_registration_and_a_login_through_the_gateway_into_auth(system):
+    email = f"user-{uuid.uuid4().hex[:10]}@example.com"
+    register_id, login_id = f"req-{uuid.uuid4().hex[:12]}", f"req-{uuid.uuid4().hex[:12]}"
+
+    registered = requests.post(f"{system.gateway_url}/register", json={"email": email, "password": "a long password"},
+                               headers={"X-Request-ID": register_id}, timeout=10)
+    login = requests.post(f"{system.gateway_url}/login", auth=(email, "a long password"),
+                          headers={"X-Request-ID": login_id}, timeout=10)
+
+    assert registered.status_code == 201 and login.status_code == 200
+    assert (registered.headers["X-Request-ID"], login.headers["X-Request-ID"]) == (register_id, login_id)
+    auth_log = system["auth"].log_path.read_text()
+    # The application's own line carries the id as its correlation id, and so does the access line.
+    assert f"[{register_id}] auth.users: Registered user" in auth_log
+    assert '"POST /login HTTP/1.1" 200' in auth_log and f"request_id={login_id}" in auth_log
