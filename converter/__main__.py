@@ -5,20 +5,16 @@ import sys
 import threading
 
 from converter import scratch, sweep
-from converter.settings import Settings, SettingsError
+from converter.settings import Settings
 from converter.worker import ConversionWorker
-from mp3common import broker, jobs, lifecycle, logs, storage
+from mp3common import broker, jobs, lifecycle, storage
 
 logger = logging.getLogger(__name__)
 
 
 def main():
     """Build the settings, wire the worker to MongoDB and RabbitMQ, and consume until stopped."""
-    try:
-        settings = Settings.from_env()
-    except SettingsError as error:
-        sys.exit(f"converter: {error}")
-    logs.configure("converter", settings.log_level)
+    settings = lifecycle.read_settings(Settings, "converter")
 
     # Nothing connects yet: pymongo and the Publisher connect on first use.
     mongo_client = storage.connect(settings.mongodb_uri)

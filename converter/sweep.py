@@ -10,8 +10,8 @@ import logging
 import sys
 from dataclasses import dataclass
 
-from converter.settings import Settings, SettingsError
-from mp3common import jobs, logs, storage
+from converter.settings import Settings
+from mp3common import jobs, lifecycle, storage
 
 logger = logging.getLogger(__name__)
 
@@ -111,11 +111,7 @@ def sweep_every(interval_seconds, sweep_once, stopped):
 
 def main():
     """Sweep once and exit: 0 when done, 1 when MongoDB could not be reached."""
-    try:
-        settings = Settings.from_env()
-    except SettingsError as error:
-        sys.exit(f"converter.sweep: {error}")
-    logs.configure("sweep", settings.log_level)
+    settings = lifecycle.read_settings(Settings, "sweep")
 
     mongo_client = storage.connect(settings.mongodb_uri)
     try:

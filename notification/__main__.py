@@ -3,9 +3,9 @@ import logging
 import sys
 import threading
 
-from mp3common import broker, jobs, lifecycle, logs, storage
+from mp3common import broker, jobs, lifecycle, storage
 from notification.mailer import SmtpMailer
-from notification.settings import Settings, SettingsError
+from notification.settings import Settings
 from notification.worker import NotificationWorker
 
 logger = logging.getLogger(__name__)
@@ -13,11 +13,7 @@ logger = logging.getLogger(__name__)
 
 def main():
     """Build the settings, wire the worker to MongoDB and SMTP, and consume until stopped."""
-    try:
-        settings = Settings.from_env()
-    except SettingsError as error:
-        sys.exit(f"notification: {error}")
-    logs.configure("notification", settings.log_level)
+    settings = lifecycle.read_settings(Settings, "notification")
 
     # Nothing connects yet: pymongo connects on first use, SMTP once per email.
     mongo_client = storage.connect(settings.mongodb_uri)

@@ -1,11 +1,23 @@
-"""What a worker's entry point does around its broker.Consumer: serve its probes, stop on a signal."""
+"""What a worker's entry point does around its broker.Consumer: read its settings, serve its
+probes, stop on a signal."""
 import logging
 import signal
+import sys
 import threading
 
-from mp3common import health, storage
+from mp3common import health, logs, storage
 
 logger = logging.getLogger(__name__)
+
+
+def read_settings(settings_class, name):
+    """``settings_class.from_env()``, with logging configured as ``name``; exit naming every wrong variable."""
+    try:
+        settings = settings_class.from_env()
+    except ValueError as error:  # each service's SettingsError
+        sys.exit(f"{name}: {error}")
+    logs.configure(name, settings.log_level)
+    return settings
 
 
 def serve_probes(consumer, mongo_client, *, host, port):
