@@ -5,7 +5,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from gateway import links
+from mp3common import links
 
 UNKNOWN_FID = "0123456789abcdef01234567"
 
