@@ -237,7 +237,7 @@ def running(stack: Stack, work_dir: Path):
     # Undone newest first, each step whatever the others did, however the bench ends.
     with contextlib.ExitStack() as cleanups:
         amqp_url = cleanups.enter_context(fresh_vhost(stack, "bench"))
-        database = cleanups.enter_context(fresh_auth_database("auth_bench"))
+        database = cleanups.enter_context(fresh_auth_database(stack, "auth_bench"))
         keygen.write_missing(work_dir / "secrets")
         secrets = {"jwt": work_dir / "secrets" / keygen.PRIVATE_KEY_NAME,
                    "link": work_dir / "secrets" / keygen.DOWNLOAD_LINK_KEY_NAME}

@@ -65,7 +65,7 @@ def mongo_client(mongo_uri):
 @pytest.fixture(scope="session")
 def mysql_database(stack):
     """A fresh database with the auth schema from mysql-init/, dropped afterwards."""
-    with fresh_auth_database("auth_test") as name:
+    with fresh_auth_database(stack, "auth_test") as name:
         yield name
 
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import base64
 import os
-import re
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,8 +20,7 @@ from werkzeug.test import TestResponse
 
 from auth import create_app, keygen
 from auth.settings import Settings
-
-SCHEMA_FILE = Path(__file__).resolve().parents[2] / "mysql-init" / "01-auth.sql"
+from harness.stack import Stack, fresh_auth_database
 
 # Where the tests find MariaDB; the stack's defaults, overridable like the services' settings.
 MYSQL = {
@@ -32,21 +29,6 @@ MYSQL = {
     "user": os.environ.get("MYSQL_USER", "auth"),
     "password": os.environ.get("MYSQL_PASSWORD", "auth"),
 }
-
-
-def schema_statements(database: str) -> list[str]:
-    """Return the statements of mysql-init/01-auth.sql, aimed at `database` instead of `auth`."""
-    sql = "\n".join(
-        line for line in SCHEMA_FILE.read_text().splitlines() if not line.lstrip().startswith("--")
-    )
-    statements = [statement.strip() for statement in sql.split(";") if statement.strip()]
-    renamed = [
-        re.sub(r"^(CREATE DATABASE IF NOT EXISTS|USE) auth\b", rf"\1 `{database}`", statement)
-        for statement in statements
-    ]
-    # Guard against the file changing shape and a test quietly touching the real `auth` database.
-    assert sum(database in statement for statement in renamed) == 2, renamed
-    return renamed
 
 
 def basic_authorization(email: str, password: str) -> dict[str, str]:
@@ -71,17 +53,8 @@ def mysql_server() -> dict:
 @pytest.fixture
 def database(mysql_server: dict) -> Iterator[str]:
     """A fresh database with the auth schema, dropped after the test."""
-    name = f"auth_test_{uuid.uuid4().hex[:12]}"
-    connection = MySQLdb.connect(**mysql_server)
-    try:
-        with connection.cursor() as cursor:
-            for statement in schema_statements(name):
-                cursor.execute(statement)
+    with fresh_auth_database(Stack.from_env(), "auth_test") as name:
         yield name
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        connection.close()
 
 
 @pytest.fixture
