@@ -85,19 +85,22 @@ def fresh_auth_database(stack: Stack, prefix: str):
     it: a file needs no shape that suits a loader of ours.
     """
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    connection = MySQLdb.connect(host="127.0.0.1", port=stack.mysql_port, user="auth", password="auth",
-                                 charset="utf8mb4", client_flag=MySQLdb.constants.CLIENT.MULTI_STATEMENTS)
-    try:
+    with contextlib.closing(_connect(stack)) as connection:
         cursor = connection.cursor()
         cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
-        try:
-            connection.select_db(name)
-            for sql_file in sorted((REPO / "mysql-init").glob("*.sql")):
-                cursor.execute(sql_file.read_text())
-                while cursor.nextset():
-                    pass
-            yield name
-        finally:
-            cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        connection.select_db(name)
+        for sql_file in sorted((REPO / "mysql-init").glob("*.sql")):
+            cursor.execute(sql_file.read_text())
+            while cursor.nextset():
+                pass
+    try:
+        yield name
     finally:
-        connection.close()
+        # A connection of its own: MariaDB may have been restarted meanwhile (tests/faults).
+        with contextlib.closing(_connect(stack)) as connection:
+            connection.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
+
+
+def _connect(stack: Stack):
+    return MySQLdb.connect(host="127.0.0.1", port=stack.mysql_port, user="auth", password="auth", charset="utf8mb4",
+                           client_flag=MySQLdb.constants.CLIENT.MULTI_STATEMENTS)
