@@ -9,7 +9,7 @@ SHELL_SCRIPTS := scripts/*.sh bench/*.sh .ci/run
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-k smoke -x"`.
 PYTEST_ARGS ?=
 
-.PHONY: help lock deps venv lint stack-start stack-stop stack-status test run demo secrets bench
+.PHONY: help lock deps venv lint stack-start stack-stop stack-status test compose-test run demo secrets bench
 
 help: ## List the targets with one line each
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \

@@ -7,6 +7,7 @@
 #
 # usage: scripts/stack.sh start|stop [SERVER...]   SERVER: rabbitmq mysql mongo smtp (default: all)
 #        scripts/stack.sh status|deps
+#        scripts/stack.sh build-ferretdb          build .bin/ferretdb if missing (the compose test's stand-in)
 #        scripts/stack.sh rabbitmqctl ARGS...   rabbitmqctl against the stack's node
 #        scripts/stack.sh mysql ARGS...         the mariadb client, as root, on the stack's socket
 #
@@ -604,6 +605,7 @@ main() {
         stop) with_lock cmd_stop "$@" ;;
         status) cmd_status ;;
         deps) cmd_deps ;;
+        build-ferretdb) build_ferretdb ;;
         rabbitmqctl) rabbitmq_env && exec "$RABBITMQ_BIN/rabbitmqctl" "$@" ;;
         mysql) mysql_root "$@" ;;
         *)

@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# make compose-test: `docker compose up` proven on this machine, as a self-hoster runs it.
+#
+# Installs what is missing (Docker Engine and debootstrap from Debian), starts a Docker daemon of
+# its own when none answers (and stops it, and restores the iptables rules and the docker0 bridge
+# as they were, however the run ends), builds the compose v2 plugin from the Go module proxy
+# when no `docker compose` is installed, builds stand-in images for the third-party services
+# (tests/compose/standins, named as stand-ins), and then runs tests/compose with pytest: the
+# stack up and healthy, the README's flow, a converter killed mid-conversion, a restart of the
+# whole stack, and `down -v`.
+#
+# Big builds are kept in .cache/compose-test (git-ignored): Docker's data root with its images
+# and build cache, the compose plugin, Mailpit. A second run reuses them.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$repo"
+cache="$repo/.cache/compose-test"
+readonly compose_module=github.com/docker/compose/v2 compose_version=v2.40.3
+readonly mailpit_module=github.com/axllent/mailpit mailpit_version=v1.22.3
+readonly debian_mirror=http://deb.debian.org/debian
+readonly dockerd_ready_seconds=60
+# Go may be installed outside PATH (as on these machines, in /usr/local/go).
+[[ -x /usr/local/go/bin/go ]] && PATH=$PATH:/usr/local/go/bin
+
+log() { echo "[compose-test] $*"; }
+die() { log "$*" >&2; exit 1; }
+
+run_dir=""
+dockerd_pid=""
+pytest_pid=""
+
+install_packages() {
+    local missing=()
+    command -v dockerd >/dev/null || missing+=(docker.io)
+    command -v debootstrap >/dev/null || missing+=(debootstrap)
+    command -v iptables-save >/dev/null || missing+=(iptables)
+    ((${#missing[@]} == 0)) && return
+    log "installing ${missing[*]} (apt)"
+    apt-get update -qq
+    # RUNLEVEL=1: the packages' scripts do not try to start a daemon of their own.
+    DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+bridges() { ip -o link show type bridge | awk -F': ' '{print $2}' | sort; }
+
+# Put one iptables family back as it was: iptables-restore rewrites only the tables in its input,
+# and a table that was empty before (all a fresh machine has) is not in it, so those are reset.
+restore_rules() {
+    local tool=$1 saved=$2 table chain
+    for table in filter nat mangle raw; do
+        grep -q "^\*$table" "$saved" && continue
+        "$tool" -t "$table" -F 2>/dev/null || continue
+        "$tool" -t "$table" -X
+        for chain in $("$tool" -t "$table" -S | awk '$1 == "-P" {print $2}'); do
+            "$tool" -t "$table" -P "$chain" ACCEPT
+        done
+    done
+    "$tool-restore" <"$saved"
+}
+
+# Everything this script changed on the machine is undone here, on any exit.
+cleanup() {
+    local status=$?
+    set +e
+    if [[ -n $pytest_pid ]] && kill -0 "$pytest_pid" 2>/dev/null; then
+        kill -TERM "$pytest_pid"
+        wait "$pytest_pid"
+    fi
+    if [[ -n $dockerd_pid ]]; then
+        # The test's own project only; a daemon that was already running keeps everything else.
+        docker compose --project-name mp3-compose-test -f docker-compose.yml \
+            -f tests/compose/docker-compose.standins.yml down --volumes --remove-orphans >/dev/null 2>&1
+        log "stopping the Docker daemon it started (pid $dockerd_pid)"
+        kill -TERM "$dockerd_pid" 2>/dev/null
+        for _ in $(seq 60); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.5; done
+        kill -KILL "$dockerd_pid" 2>/dev/null
+        wait "$dockerd_pid" 2>/dev/null
+        local bridge
+        for bridge in $(comm -13 "$run_dir/bridges.before" <(bridges)); do
+            ip link delete "$bridge"
+        done
+        restore_rules iptables "$run_dir/iptables.before"
+        restore_rules ip6tables "$run_dir/ip6tables.before" 2>/dev/null
+    fi
+    [[ -n $run_dir ]] && rm -rf "$run_dir"
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+start_dockerd() {
+    if docker info >/dev/null 2>&1; then
+        log "using the Docker daemon that is already running"
+        return
+    fi
+    # Short: the daemon's sockets live under it, and a socket path has a length limit.
+    run_dir="$(mktemp -d /run/mp3-compose-test.XXXXXX)"
+    iptables-save >"$run_dir/iptables.before"
+    ip6tables-save >"$run_dir/ip6tables.before" 2>/dev/null || true
+    bridges >"$run_dir/bridges.before"
+    mkdir -p "$cache/docker"
+    log "starting a Docker daemon of its own (data in ${cache#"$repo"/}/docker)"
+    dockerd --data-root "$cache/docker" --exec-root "$run_dir/exec" --pidfile "$run_dir/dockerd.pid" \
+        --host "unix://$run_dir/docker.sock" --storage-driver overlay2 >"$cache/dockerd.log" 2>&1 &
+    dockerd_pid=$!
+    export DOCKER_HOST="unix://$run_dir/docker.sock"
+    local deadline=$((SECONDS + dockerd_ready_seconds))
+    until docker info >/dev/null 2>&1; do
+        kill -0 "$dockerd_pid" 2>/dev/null || { tail -20 "$cache/dockerd.log" >&2; die "dockerd exited"; }
+        ((SECONDS < deadline)) || die "dockerd did not answer within ${dockerd_ready_seconds}s"
+        sleep 0.5
+    done
+}
+
+# A Go module's main package built once into the cache: `go install` refuses compose (its go.mod
+# has an `exclude`), so the module is downloaded and built where it lies, in a writable copy.
+build_go_tool() {
+    local module=$1 version=$2 package=$3 target=$4
+    [[ -x $target ]] && return
+    log "building $module@$version from the Go module proxy (first time: a few minutes)"
+    local source work
+    source="$(go mod download -json "$module@$version" | python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')"
+    work="$(mktemp -d)"
+    cp -r "$source/." "$work"
+    chmod -R u+w "$work"
+    mkdir -p "$(dirname "$target")"
+    (cd "$work" && go build -trimpath -o "$target.new" "$package")
+    mv "$target.new" "$target"
+    rm -rf "$work"
+}
+
+ensure_compose() {
+    if docker compose version >/dev/null 2>&1; then
+        return
+    fi
+    export DOCKER_CONFIG="$cache/docker-config"
+    build_go_tool "$compose_module" "$compose_version" ./cmd "$DOCKER_CONFIG/cli-plugins/docker-compose"
+    docker compose version >/dev/null || die "the compose plugin does not run"
+}
+
+image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
+
+# The base of every stand-in: Debian bookworm from debootstrap, as no registry serves an image.
+build_base_image() {
+    image_exists mp3-standin/debian:bookworm && return
+    log "building mp3-standin/debian:bookworm with debootstrap"
+    local rootfs
+    rootfs="$(mktemp -d)"
+    debootstrap --variant=minbase bookworm "$rootfs" "$debian_mirror" >/dev/null
+    rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+    tar -C "$rootfs" -c . | docker import -c 'CMD ["bash"]' - mp3-standin/debian:bookworm >/dev/null
+    rm -rf "$rootfs"
+}
+
+# docker build of one stand-in, with extra files copied into its context first. Every run: an
+# unchanged stand-in comes from the layer cache in a second, a changed one is rebuilt.
+build_standin() {
+    local name=$1 tag=$2
+    shift 2
+    log "building $tag"
+    local context
+    context="$(mktemp -d)"
+    cp -r "tests/compose/standins/$name/." "$context"
+    (($#)) && cp "$@" "$context"
+    # The legacy builder is enough for these (no BuildKit syntax); its deprecation notice is not.
+    docker build --quiet --tag "$tag" "$context" >"$cache/build.log" 2>&1 || { cat "$cache/build.log" >&2; exit 1; }
+    rm -rf "$context"
+}
+
+build_standins() {
+    build_base_image
+    build_standin python mp3-standin/python:3.11 /etc/ssl/certs/ca-certificates.crt
+    build_standin rabbitmq mp3-standin/rabbitmq:debian-3.10
+    build_standin mysql mp3-standin/mysql:mariadb-10.11
+    # FerretDB as the local stack builds it (scripts/stack.sh), in .bin/ferretdb.
+    scripts/stack.sh build-ferretdb
+    build_standin mongo mp3-standin/mongo:ferretdb-1 .bin/ferretdb
+    build_go_tool "$mailpit_module" "$mailpit_version" . "$cache/bin/mailpit"
+    build_standin mailpit mp3-standin/mailpit:1.22.3 "$cache/bin/mailpit"
+}
+
+install_packages
+scripts/venv.sh
+start_dockerd
+ensure_compose
+build_standins
+log "running tests/compose"
+# In the background and waited for: a signal to this script then reaches the trap at once,
+# which stops pytest and undoes the rest, instead of waiting for pytest to end.
+.venv/bin/pytest -q tests/compose -p no:cacheprovider "$@" &
+pytest_pid=$!
+wait "$pytest_pid"
+log "images built for this run (on the stand-in Python base):"
+docker image ls --format '  {{.Repository}}:{{.Tag}} {{.Size}}' 'mp3-converter/*'
