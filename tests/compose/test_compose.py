@@ -211,6 +211,8 @@ def test_down_with_volumes_leaves_nothing_behind(stack):
     compose("down", "--volumes", "--remove-orphans")
 
     assert containers() == []
-    volumes = subprocess.run(["docker", "volume", "ls", "--quiet", "--filter", f"label=com.docker.compose.project={PROJECT}"],
-                             check=True, capture_output=True, text=True).stdout
+    volumes = subprocess.run(
+        ["docker", "volume", "ls", "--quiet", "--filter", f"label=com.docker.compose.project={PROJECT}"],
+        check=True, capture_output=True, text=True,
+    ).stdout
     assert volumes.strip() == ""
