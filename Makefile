@@ -44,7 +44,10 @@ stack-status: ## Show which servers of the local stack are running and answering
 	bash scripts/stack.sh status
 
 test: lint stack-start ## Install what is missing, lint, start the stack and run the whole test suite
-	$(VENV)/bin/pytest -q tests $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -q tests --ignore=tests/compose $(PYTEST_ARGS)
+
+compose-test: venv ## Prove `docker compose up` on stand-in images: health, the flow, a crash, a restart
+	bash tests/compose/run.sh $(PYTEST_ARGS)
 
 run: ## Run the four services on the local stack (scripts/run.sh)
 	bash scripts/run.sh

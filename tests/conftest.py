@@ -55,6 +55,12 @@ def mongo_uri(stack):
     return f"mongodb://127.0.0.1:{stack.mongo_port}/"
 
 
+def stored_fids(mongo_client, database, **metadata):
+    """The fids of the blobs in GridFS ``database`` whose metadata has these values."""
+    query = {f"metadata.{key}": value for key, value in metadata.items()}
+    return [str(stored["_id"]) for stored in mongo_client[database]["fs.files"].find(query, {"_id": 1})]
+
+
 @pytest.fixture(scope="session")
 def mongo_client(mongo_uri):
     client = storage.connect(mongo_uri)

@@ -128,11 +128,6 @@ class Bucket:
         except (gridfs.errors.NoFile, FileNotFound):
             logger.info("blob %s was already deleted", fid)
 
-    def fids_with(self, **metadata):
-        """Fids of the blobs whose metadata has these values (used for sweeps and tests)."""
-        query = {f"metadata.{key}": value for key, value in metadata.items()}
-        return [str(stored._id) for stored in self._bucket.find(query)]
-
     def pages_uploaded_before(self, moment, page_size=500):
         """Yield lists of ``(fid, job_id)`` for the blobs stored before ``moment``, oldest fid first.
 

@@ -5,7 +5,7 @@ import pytest
 
 from converter.worker import SOURCE_LOST_REASON, ConversionWorker
 from mp3common import broker, jobs, media, messages, storage
-from tests.conftest import make_video, media_duration
+from tests.conftest import make_video, media_duration, stored_fids
 
 
 def delivery(body, attempt=1):
@@ -72,20 +72,20 @@ def test_a_version_1_message_from_a_gateway_not_yet_upgraded_is_converted_too(wo
     assert queue.take(messages.MP3_QUEUE, body["job_id"]) == [announcement(body)]
 
 
-def test_the_same_message_twice_stores_one_mp3_and_announces_it_again(worker, upload, job_store, mp3s, queue):
+def test_the_same_message_twice_stores_one_mp3_and_announces_it_again(worker, upload, job_store, queue, mongo_client):
     body = upload.video("twice.mkv", seconds=2)
 
     worker.handle(body, delivery(body))
     worker.handle(body, delivery(body, attempt=2))
 
     job = job_store.get(body["job_id"])
-    assert mp3s.fids_with(job_id=body["job_id"]) == [job["mp3_fid"]]
+    assert stored_fids(mongo_client, storage.MP3S_DB, job_id=body["job_id"]) == [job["mp3_fid"]]
     announced = queue.take(messages.MP3_QUEUE, body["job_id"], count=2)
     assert announced == [announcement(body)] * 2
 
 
 def test_a_job_that_already_has_its_mp3_is_finished_without_converting_again(
-    worker, upload, job_store, mp3s, queue, tmp_path
+    worker, upload, job_store, mp3s, queue, tmp_path, mongo_client
 ):
     # As after a crash between storing the MP3 and marking the job done.
     body = upload.video("crashed.mp4", seconds=1)
@@ -101,11 +101,11 @@ def test_a_job_that_already_has_its_mp3_is_finished_without_converting_again(
 
     job = job_store.get(body["job_id"])
     assert (job["state"], job["mp3_fid"]) == ("done", mp3_fid)
-    assert mp3s.fids_with(job_id=body["job_id"]) == [mp3_fid]
+    assert stored_fids(mongo_client, storage.MP3S_DB, job_id=body["job_id"]) == [mp3_fid]
     assert queue.take(messages.MP3_QUEUE, body["job_id"]) == [announcement(body)]
 
 
-def test_a_video_without_audio_fails_the_job_and_says_why(worker, upload, job_store, mp3s, videos, queue):
+def test_a_video_without_audio_fails_the_job_and_says_why(worker, upload, job_store, mp3s, videos, queue, mongo_client):
     body = upload.video("silent.mp4", seconds=1, audio=False)
 
     worker.handle(body, delivery(body))
@@ -113,12 +113,12 @@ def test_a_video_without_audio_fails_the_job_and_says_why(worker, upload, job_st
     job = job_store.get(body["job_id"])
     assert (job["state"], job["mp3_fid"]) == ("failed", None)
     assert job["error"] == "The file has no audio track to convert."
-    assert mp3s.fids_with(job_id=body["job_id"]) == []
+    assert stored_fids(mongo_client, storage.MP3S_DB, job_id=body["job_id"]) == []
     assert_video_deleted(videos, job["video_fid"])
     assert queue.take(messages.MP3_QUEUE, body["job_id"]) == [announcement(body)]
 
 
-def test_a_file_that_is_not_a_video_fails_the_job(worker, upload, job_store, mp3s, videos, queue):
+def test_a_file_that_is_not_a_video_fails_the_job(worker, upload, job_store, mp3s, videos, queue, mongo_client):
     body = upload.file(b"\x00garbage, not a video\xff" * 1000, "holiday.mp4")
 
     worker.handle(body, delivery(body))
@@ -126,7 +126,7 @@ def test_a_file_that_is_not_a_video_fails_the_job(worker, upload, job_store, mp3
     job = job_store.get(body["job_id"])
     assert job["state"] == "failed"
     assert job["error"] == media.UNSUPPORTED_MESSAGE
-    assert mp3s.fids_with(job_id=body["job_id"]) == []
+    assert stored_fids(mongo_client, storage.MP3S_DB, job_id=body["job_id"]) == []
     assert_video_deleted(videos, job["video_fid"])
     assert queue.take(messages.MP3_QUEUE, body["job_id"]) == [announcement(body)]
 
@@ -192,7 +192,7 @@ def test_a_job_deleted_while_converting_leaves_no_files_behind(
 
     worker.handle(body, delivery(body))
 
-    assert mp3s.fids_with(job_id=body["job_id"]) == []
+    assert stored_fids(mongo_client, storage.MP3S_DB, job_id=body["job_id"]) == []
     assert_video_deleted(videos, video_fid)
     assert queue.collect(messages.MP3_QUEUE, body["job_id"], timeout=1) == []
 

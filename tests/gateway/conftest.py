@@ -26,7 +26,7 @@ from gateway import create_app, services
 from gateway.settings import Settings
 from mp3common import broker, messages, storage
 from mp3common.jobs import Jobs
-from tests.conftest import free_port, make_video, run_stack
+from tests.conftest import free_port, make_video, run_stack, stored_fids
 
 ISSUER = "mp3-auth"
 AUDIENCE = "mp3-gateway"
@@ -164,7 +164,7 @@ def forget_owner(mongo_client, owner_id):
     """Delete every job and blob of ``owner_id``: the databases are shared with other tests."""
     for database in (storage.VIDEOS_DB, storage.MP3S_DB):
         bucket = storage.Bucket(mongo_client, database)
-        for fid in bucket.fids_with(owner_id=owner_id):
+        for fid in stored_fids(mongo_client, database, owner_id=owner_id):
             bucket.delete(fid)
     jobs = Jobs(mongo_client)
     for job in mongo_client["jobs"]["jobs"].find({"owner_id": owner_id}, {"_id": 1}):

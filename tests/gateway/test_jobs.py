@@ -6,6 +6,7 @@ import pytest
 
 from mp3common import storage
 from mp3common.jobs import Jobs
+from tests.conftest import stored_fids
 
 
 @pytest.fixture
@@ -98,8 +99,8 @@ def test_deleting_a_job_removes_it_with_its_video_and_mp3(client, user, store_mp
     assert response.status_code == 204
     assert response.get_data() == b""
     assert client.get(f"/jobs/{stored.job_id}", headers=user.headers).status_code == 404
-    assert storage.Bucket(mongo_client, storage.VIDEOS_DB).fids_with(job_id=stored.job_id) == []
-    assert storage.Bucket(mongo_client, storage.MP3S_DB).fids_with(job_id=stored.job_id) == []
+    assert stored_fids(mongo_client, storage.VIDEOS_DB, job_id=stored.job_id) == []
+    assert stored_fids(mongo_client, storage.MP3S_DB, job_id=stored.job_id) == []
 
 
 def test_when_mongodb_is_down_jobs_answer_503(make_app, closed_port, user):

@@ -6,6 +6,7 @@ import pytest
 
 from mp3common import media, messages, storage
 from mp3common.jobs import Jobs
+from tests.conftest import stored_fids
 
 
 def upload(client, user, content, filename="talk.mp4", headers=None, **form):
@@ -16,7 +17,7 @@ def upload(client, user, content, filename="talk.mp4", headers=None, **form):
 
 
 def stored_videos(mongo_client, owner):
-    return storage.Bucket(mongo_client, storage.VIDEOS_DB).fids_with(owner_id=owner.id)
+    return stored_fids(mongo_client, storage.VIDEOS_DB, owner_id=owner.id)
 
 
 def jobs_of(mongo_client, owner):
