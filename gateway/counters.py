@@ -14,15 +14,14 @@ import math
 import time
 
 from pymongo import ReturnDocument
-from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo.errors import DuplicateKeyError
 
 from gateway.settings import RateLimit
+from mp3common import mongo_compat
 
 # The gateway's own database: the counters are no other service's business.
 DATABASE = "gateway"
 COLLECTION = "ratelimits"
-# MongoDB's error code for a feature the server lacks; FerretDB answers so for TTL indexes.
-NOT_IMPLEMENTED = 238
 
 
 class Counters:
@@ -35,15 +34,7 @@ class Counters:
 
     def ensure_indexes(self) -> None:
         """Have the server delete expired windows if it can, else index them for hit()'s sweep."""
-        try:
-            # expireAfterSeconds=0: MongoDB deletes each document soon after its own expires_at.
-            self._counters.create_index("expires_at", expireAfterSeconds=0)
-            self._sweeps_expired = False
-        except OperationFailure as error:
-            if error.code != NOT_IMPLEMENTED:
-                raise
-            # FerretDB 1.x has no TTL indexes; a plain index keeps hit()'s sweep cheap.
-            self._counters.create_index("expires_at")
+        self._sweeps_expired = not mongo_compat.ensure_expiry_index(self._counters, "expires_at")
 
     def hit(self, scope: str, key: str, limit: RateLimit, now: float | None = None) -> int | None:
         """Count one request; over the limit, return the seconds until its window ends, else None."""

@@ -7,7 +7,8 @@ import datetime
 import uuid
 
 from pymongo import DESCENDING, ReturnDocument
-from pymongo.errors import DuplicateKeyError
+
+from mp3common import mongo_compat
 
 JOBS_DB = "jobs"
 
@@ -83,10 +84,8 @@ class Jobs:
         return job
 
     def get_owned(self, job_id, owner_id):
-        # By _id alone, the owner compared here: FerretDB answers a filter on _id from its primary
-        # key, but reads the whole collection for {_id, owner_id} (77 ms against 1 ms, bench/).
-        job = self._jobs.find_one({"_id": job_id})
-        if job is None or job["owner_id"] != owner_id:
+        job = mongo_compat.find_by_id_matching(self._jobs, job_id, owner_id=owner_id)
+        if job is None:
             raise JobNotFound(job_id)
         return job
 
@@ -118,12 +117,10 @@ class Jobs:
 
     def claim_idempotency_key(self, owner_id, key, job_id):
         """Bind ``key`` to ``job_id``; return the job id the key already had, or None if new."""
-        key_id = f"{owner_id}:{key}"
-        try:
-            self._idempotency_keys.insert_one({"_id": key_id, "job_id": job_id, "created_at": now()})
-            return None
-        except DuplicateKeyError:
-            return self._idempotency_keys.find_one({"_id": key_id})["job_id"]
+        claim = mongo_compat.insert_first(
+            self._idempotency_keys, {"_id": f"{owner_id}:{key}", "job_id": job_id, "created_at": now()}
+        )
+        return None if claim["job_id"] == job_id else claim["job_id"]
 
     def release_idempotency_key(self, owner_id, key):
         self._idempotency_keys.delete_one({"_id": f"{owner_id}:{key}"})
@@ -153,15 +150,11 @@ class Jobs:
         """Attach ``mp3_fid`` unless the job already has one; return the job as stored.
 
         Two deliveries of one job may convert it at the same time; the first MP3 recorded is the
-        one the job keeps. That is decided by an insert, not by a conditional update of the job:
-        MongoDB applies the update atomically, but FerretDB (the local stack's MongoDB) reads and
-        then writes, so both deliveries could win. A second insert of the same _id fails on both.
+        one the job keeps, chosen in `mp3_choices` by the first insert (mongo_compat.insert_first).
         """
-        try:
-            self._mp3_choices.insert_one({"_id": job_id, "mp3_fid": mp3_fid, "created_at": now()})
-            kept = mp3_fid
-        except DuplicateKeyError:
-            kept = self._mp3_choices.find_one({"_id": job_id})["mp3_fid"]
+        kept = mongo_compat.insert_first(
+            self._mp3_choices, {"_id": job_id, "mp3_fid": mp3_fid, "created_at": now()}
+        )["mp3_fid"]
         # Every delivery writes the same fid, so these updates cannot undo one another.
         updated = self._update(job_id, {"mp3_fid": None}, {"mp3_fid": kept}, "stored")
         try:

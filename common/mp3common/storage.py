@@ -12,15 +12,14 @@ import pymongo
 from bson import ObjectId
 from bson.errors import InvalidId
 
+from mp3common import mongo_compat
+
 logger = logging.getLogger(__name__)
 
 VIDEOS_DB = "videos"
 MP3S_DB = "mp3s"
 
-# GridFS's default, 255 KiB. Larger chunks break reads on FerretDB v1, which ignores the 16 MiB
-# batch limit and sends 101 chunks in one reply: with 1 MiB chunks that reply (~106 MB) is over
-# pymongo's maximum message size, and every file over ~46 MiB became unreadable.
-CHUNK_SIZE = 255 * 1024
+CHUNK_SIZE = mongo_compat.GRIDFS_CHUNK_BYTES
 COPY_BUFFER = CHUNK_SIZE
 
 # pymongo (4.7 and later) holds up to 48 MB of a file's chunks before writing them with one
@@ -28,10 +27,10 @@ COPY_BUFFER = CHUNK_SIZE
 # flight, whatever the file (bench/: a gateway worker went from 63 to 150 MB on a 400 MB upload).
 # pymongo offers no setting for it, so its module constant is lowered, for the whole process:
 # 16 chunks (4 MB) per insert_many keep memory flat; a 100 MB put took 9.6 s against 9.2 s.
-# Reads (Bucket.chunks) take the same 16 chunks per round trip.
+# Reads take the same 16 chunks per round trip (mongo_compat.read_chunks).
 if not hasattr(gridfs.synchronous.grid_file, "_UPLOAD_BUFFER_SIZE"):  # pragma: no cover
     raise ImportError("pymongo's GridFS no longer has _UPLOAD_BUFFER_SIZE: revisit common/mp3common/storage.py")
-BATCH_BYTES = 16 * CHUNK_SIZE
+BATCH_BYTES = mongo_compat.READ_BATCH_CHUNKS * CHUNK_SIZE
 gridfs.synchronous.grid_file._UPLOAD_BUFFER_SIZE = BATCH_BYTES
 
 # Errors meaning "MongoDB is not reachable right now" as opposed to "this request is wrong".
@@ -104,20 +103,14 @@ class Bucket:
     def chunks(self, stored):
         """Yield the bytes of ``stored`` (a GridOut from open()) one chunk at a time, in order.
 
-        GridOut's own reads ask for the server's default first batch of 101 chunks (25 MB), and
-        FerretDB sends it as one reply whatever its size, so reading held 50 MB at once (the
-        reply and its documents). Here a round trip brings BATCH_BYTES, as writes do.
         The checks are GridOut's: every chunk present, in order, adding up to the file's length.
         """
-        cursor = self._chunks.find({"files_id": stored._id}, {"n": 1, "data": 1}, sort=[("n", 1)],
-                                   batch_size=BATCH_BYTES // CHUNK_SIZE)
         received = 0
-        with cursor:
-            for expected, chunk in enumerate(cursor):
-                if chunk["n"] != expected:
-                    raise gridfs.errors.CorruptGridFile(f"{stored._id}: chunk {expected} is missing")
-                received += len(chunk["data"])
-                yield chunk["data"]
+        for expected, (n, data) in enumerate(mongo_compat.read_chunks(self._chunks, stored._id)):
+            if n != expected:
+                raise gridfs.errors.CorruptGridFile(f"{stored._id}: chunk {expected} is missing")
+            received += len(data)
+            yield data
         if received != stored.length:
             raise gridfs.errors.CorruptGridFile(f"{stored._id}: {received} of {stored.length} bytes")
 
