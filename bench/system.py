@@ -14,20 +14,17 @@ import contextlib
 import logging
 import os
 import shutil
-import signal
 import socket
-import subprocess
 import sys
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 import pymongo
 import pymongo.errors
-import requests
 
 from auth import keygen
+from harness.processes import ServiceProcess, http_ok
 from harness.stack import REPO, Stack, free_port, fresh_auth_database, fresh_vhost
 from mp3common import broker
 
@@ -36,14 +33,6 @@ logger = logging.getLogger(__name__)
 VENV_BIN = Path(sys.executable).parent
 FERRETDB = REPO / ".bin" / "ferretdb"
 READY_TIMEOUT_SECONDS = 60
-STOP_TIMEOUT_SECONDS = 40
-
-
-def http_ready(url):
-    try:
-        return requests.get(url, timeout=2).status_code == 200
-    except requests.RequestException:
-        return False
 
 
 def smtp_ready(port):
@@ -52,71 +41,6 @@ def smtp_ready(port):
             return connection.recv(3) == b"220"
     except OSError:
         return False
-
-
-@dataclass
-class ServiceProcess:
-    """One process the bench started, in a session of its own, its output kept in a log file."""
-
-    name: str
-    argv: list
-    env: dict
-    is_ready: object  # () -> bool
-    log_path: Path
-    process: subprocess.Popen | None = field(default=None, repr=False)
-
-    @property
-    def pid(self):
-        return self.process.pid
-
-    def start(self):
-        with open(self.log_path, "ab") as log:
-            # A session of its own: the whole group (gunicorn's workers, ffmpeg) can be signalled
-            # at once, and a Ctrl-C in the bench's terminal reaches the bench only.
-            self.process = subprocess.Popen(self.argv, cwd=REPO, env=self.env, stdout=log,
-                                            stderr=subprocess.STDOUT, start_new_session=True)
-        return self
-
-    def wait_ready(self, timeout=READY_TIMEOUT_SECONDS):
-        deadline = time.monotonic() + timeout
-        while not self.is_ready():
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{self.log_tail()}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name} was not ready within {timeout}s:\n{self.log_tail()}")
-            time.sleep(0.2)
-
-    def terminate(self):
-        """Ask the process group to stop (SIGTERM) without waiting."""
-        if self.process is not None and self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-
-    def stop(self, timeout=STOP_TIMEOUT_SECONDS):
-        """SIGTERM the process group; SIGKILL it if it is still there after ``timeout``."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            logger.warning("%s ignored SIGTERM for %ss; killing it", self.name, timeout)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-
-    def log_tail(self, lines=30):
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    def log_lines(self):
-        try:
-            return self.log_path.read_text(errors="replace").splitlines()
-        except OSError:
-            return []
 
 
 def mongo_ready(uri):
@@ -177,7 +101,7 @@ class System:
         converter = worker_process(f"converter-{number}", "converter", self.env, self.work_dir)
         self.services[converter.name] = converter
         self.converters.append(converter)
-        converter.start().wait_ready()
+        converter.start(wait=False).wait_healthy(READY_TIMEOUT_SECONDS)
         return converter
 
     def remove_converter(self, converter):
@@ -211,7 +135,7 @@ def worker_process(name, module, env, work_dir):
         name=name,
         argv=[sys.executable, "-m", module],
         env={**env, "HEALTH_PORT": str(port)},
-        is_ready=lambda: http_ready(f"http://127.0.0.1:{port}/readyz"),
+        is_ready=lambda: http_ok(f"http://127.0.0.1:{port}/readyz"),
         log_path=work_dir / "logs" / f"{name}.log",
     )
 
@@ -222,7 +146,7 @@ def gunicorn_process(name, env, work_dir, port):
         argv=[str(VENV_BIN / "gunicorn"), "-c", f"{name}/gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
               f"{name}.wsgi:app"],
         env=env,
-        is_ready=lambda: http_ready(f"http://127.0.0.1:{port}/readyz"),
+        is_ready=lambda: http_ok(f"http://127.0.0.1:{port}/readyz"),
         log_path=work_dir / "logs" / f"{name}.log",
     )
 
@@ -247,7 +171,7 @@ def running(stack: Stack, work_dir: Path):
         mongo = mongo_process(work_dir, ports["mongo"])
         cleanups.callback(_quietly, mongo.stop)
         # First and alone: the services' readiness checks need it.
-        mongo.start().wait_ready()
+        mongo.start(wait=False).wait_healthy(READY_TIMEOUT_SECONDS)
         env = {
             **os.environ,
             "ENVIRONMENT": "development",
@@ -293,9 +217,9 @@ def running(stack: Stack, work_dir: Path):
         }
         cleanups.callback(stop_all, services)
         for service in services.values():
-            service.start()
+            service.start(wait=False)
         for service in services.values():
-            service.wait_ready()
+            service.wait_healthy(READY_TIMEOUT_SECONDS)
         yield System(stack=stack, mongo=mongo, mongo_uri=mongo_uri, work_dir=work_dir, amqp_url=env["AMQP_URL"],
                      env=env, gateway_url=f"http://127.0.0.1:{ports['gateway']}", mail_dir=work_dir / "mail",
                      services=services, converters=[services["converter"]])

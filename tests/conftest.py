@@ -6,17 +6,16 @@ two test runs on one machine never consume each other's messages.
 """
 import mailbox
 import os
-import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import requests
 
 from auth import keygen
+from harness.processes import ServiceProcess
 from harness.stack import (  # noqa: F401 - re-exported for the tests
     REPO,
     STACK_SCRIPT,
@@ -110,60 +109,6 @@ class Mailbox:
 @pytest.fixture(scope="session")
 def mail(stack):
     return Mailbox(stack.mail_dir)
-
-
-@dataclass
-class ServiceProcess:
-    """One service run as a real OS process, with its output kept in a log file."""
-
-    name: str
-    argv: list
-    env: dict
-    health_url: str
-    log_path: Path
-    process: subprocess.Popen = field(default=None, repr=False)
-
-    def start(self, timeout=30):
-        log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(self.argv, cwd=REPO, env=self.env, stdout=log,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
-        log.close()
-        self.wait_healthy(timeout)
-        return self
-
-    def wait_healthy(self, timeout=30, path=None):
-        url = self.health_url if path is None else self.health_url.rsplit("/", 1)[0] + path
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"{self.name} exited with {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                if requests.get(url, timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"{self.name} not healthy at {url} within {timeout}s:\n{self.log_tail()}")
-
-    def stop(self, timeout=40):
-        """SIGTERM and wait; return the exit code."""
-        if self.process is None or self.process.poll() is not None:
-            return self.process and self.process.returncode
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired as error:
-            self.kill()
-            raise AssertionError(f"{self.name} ignored SIGTERM for {timeout}s:\n{self.log_tail()}") from error
-
-    def kill(self):
-        """SIGKILL the whole process group, as a crash or an OOM kill would."""
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-
-    def log_tail(self, lines=40):
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
 @dataclass
