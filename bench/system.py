@@ -24,8 +24,9 @@ import pymongo
 import pymongo.errors
 
 from auth import keygen
-from harness.processes import ServiceProcess, http_ok
+from harness.processes import ServiceProcess
 from harness.stack import REPO, Stack, free_port, fresh_auth_database, fresh_vhost
+from harness.system import SERVICES, service_environment, service_process
 from mp3common import broker
 
 logger = logging.getLogger(__name__)
@@ -98,7 +99,8 @@ class System:
     def add_converter(self):
         """Start one more converter process, consuming the same queue; return it once ready."""
         number = len(self.converters) + 1
-        converter = worker_process(f"converter-{number}", "converter", self.env, self.work_dir)
+        converter = service_process(f"converter-{number}", free_port(), self.env, self.work_dir / "logs",
+                                    module="converter", ready_path="/readyz")
         self.services[converter.name] = converter
         self.converters.append(converter)
         converter.start(wait=False).wait_healthy(READY_TIMEOUT_SECONDS)
@@ -129,28 +131,6 @@ class System:
             connection.close()
 
 
-def worker_process(name, module, env, work_dir):
-    port = free_port()
-    return ServiceProcess(
-        name=name,
-        argv=[sys.executable, "-m", module],
-        env={**env, "HEALTH_PORT": str(port)},
-        is_ready=lambda: http_ok(f"http://127.0.0.1:{port}/readyz"),
-        log_path=work_dir / "logs" / f"{name}.log",
-    )
-
-
-def gunicorn_process(name, env, work_dir, port):
-    return ServiceProcess(
-        name=name,
-        argv=[str(VENV_BIN / "gunicorn"), "-c", f"{name}/gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
-              f"{name}.wsgi:app"],
-        env=env,
-        is_ready=lambda: http_ok(f"http://127.0.0.1:{port}/readyz"),
-        log_path=work_dir / "logs" / f"{name}.log",
-    )
-
-
 @contextlib.contextmanager
 def running(stack: Stack, work_dir: Path):
     """Start the system in ``work_dir`` and yield it; stop it and remove what it made on exit."""
@@ -163,45 +143,21 @@ def running(stack: Stack, work_dir: Path):
         amqp_url = cleanups.enter_context(fresh_vhost(stack, "bench"))
         database = cleanups.enter_context(fresh_auth_database(stack, "auth_bench"))
         keygen.write_missing(work_dir / "secrets")
-        secrets = {"jwt": work_dir / "secrets" / keygen.PRIVATE_KEY_NAME,
-                   "link": work_dir / "secrets" / keygen.DOWNLOAD_LINK_KEY_NAME}
 
-        ports = {name: free_port() for name in ("auth", "gateway", "smtp", "mongo")}
+        ports = {name: free_port() for name in (*SERVICES, "smtp", "mongo")}
         mongo_uri = f"mongodb://127.0.0.1:{ports['mongo']}/"
         mongo = mongo_process(work_dir, ports["mongo"])
         cleanups.callback(_quietly, mongo.stop)
         # First and alone: the services' readiness checks need it.
         mongo.start(wait=False).wait_healthy(READY_TIMEOUT_SECONDS)
-        env = {
-            **os.environ,
-            "ENVIRONMENT": "development",
-            "LOG_LEVEL": "INFO",
-            "PYTHONUNBUFFERED": "1",
-            "AMQP_URL": amqp_url,
-            "MONGODB_URI": mongo_uri,
-            "MYSQL_HOST": "127.0.0.1",
-            "MYSQL_PORT": str(stack.mysql_port),
-            "MYSQL_DATABASE": database,
-            "AUTH_URL": f"http://127.0.0.1:{ports['auth']}",
-            "JWT_PRIVATE_KEY_FILE": str(secrets["jwt"]),
-            "DOWNLOAD_LINK_SECRET_FILE": str(secrets["link"]),
-            "SMTP_HOST": "127.0.0.1",
-            "SMTP_PORT": str(ports["smtp"]),
-            "PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['gateway']}",
-            "UPLOAD_DIR": str(work_dir / "tmp"),
-            "WORK_DIR": str(work_dir / "tmp"),
-            # The bench measures conversions, not the rate limiter: one user uploading some 90
-            # files in minutes is far past the per-user limit, and the per-address counters are
-            # shared (in MongoDB) with every test on this machine logging in from 127.0.0.1.
-            "LOGIN_RATE_LIMIT": "1000000/60",
-            "REGISTER_RATE_LIMIT": "1000000/60",
-            "UPLOAD_RATE_LIMIT": "1000000/60",
+        env = service_environment(
+            amqp_url=amqp_url, mongo_uri=mongo_uri, mysql_port=stack.mysql_port, mysql_database=database,
+            secrets_dir=work_dir / "secrets", smtp_port=ports["smtp"], ports=ports,
+            LOG_LEVEL="INFO", UPLOAD_DIR=str(work_dir / "tmp"), WORK_DIR=str(work_dir / "tmp"),
             # The converter's periodic sweep would sweep the MongoDB every test on this stack
             # shares, and add work to the figures that no upload caused.
-            "SWEEP_INTERVAL_SECONDS": "0",
-        }
-        # A GUNICORN_BIND from the caller's shell would move the servers off their ports.
-        env.pop("GUNICORN_BIND", None)
+            SWEEP_INTERVAL_SECONDS="0",
+        )
         services = {
             "smtp": ServiceProcess(
                 name="smtp",
@@ -210,10 +166,8 @@ def running(stack: Stack, work_dir: Path):
                       "-c", "aiosmtpd.handlers.Mailbox", str(work_dir / "mail")],
                 env=env, is_ready=lambda: smtp_ready(ports["smtp"]), log_path=work_dir / "logs" / "smtp.log",
             ),
-            "auth": gunicorn_process("auth", env, work_dir, ports["auth"]),
-            "gateway": gunicorn_process("gateway", env, work_dir, ports["gateway"]),
-            "converter": worker_process("converter", "converter", env, work_dir),
-            "notification": worker_process("notification", "notification", env, work_dir),
+            **{name: service_process(name, ports[name], env, work_dir / "logs", ready_path="/readyz")
+               for name in SERVICES},
         }
         cleanups.callback(stop_all, services)
         for service in services.values():

@@ -5,9 +5,7 @@ Nothing here fakes a server. The vhost and database names are unique per test se
 two test runs on one machine never consume each other's messages.
 """
 import mailbox
-import os
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from auth import keygen
-from harness.processes import ServiceProcess
+from harness.processes import ServiceProcess  # noqa: F401 - re-exported for the tests
 from harness.stack import (  # noqa: F401 - re-exported for the tests
     REPO,
     STACK_SCRIPT,
@@ -26,10 +24,15 @@ from harness.stack import (  # noqa: F401 - re-exported for the tests
     port_is_open,
     run_stack,
 )
+from harness.system import (  # noqa: F401 - PYTHON, BIN and service_argv re-exported for the tests
+    BIN,
+    PYTHON,
+    SERVICES,
+    service_argv,
+    service_environment,
+    service_process,
+)
 from mp3common import storage
-
-PYTHON = sys.executable
-BIN = Path(PYTHON).parent
 
 
 @pytest.fixture(scope="session")
@@ -124,45 +127,14 @@ class System:
         return self.services[name]
 
 
-def service_argv(name, port):
-    if name in ("auth", "gateway"):
-        return [str(BIN / "gunicorn"), "-c", f"{name}/gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
-                f"{name}.wsgi:app"]
-    return [PYTHON, "-m", name]
-
-
 def start_system(tmp_path_factory, stack, amqp_url, mongo_uri, mysql_database, secrets_dir, **overrides):
+    """The four services, started and healthy; killed again if one of them does not come up."""
     logs = tmp_path_factory.mktemp("service-logs")
-    ports = {name: free_port() for name in ("auth", "gateway", "converter", "notification")}
-    auth_url = f"http://127.0.0.1:{ports['auth']}"
-    env = {
-        **os.environ,
-        "ENVIRONMENT": "development",
-        "AMQP_URL": amqp_url,
-        "MONGODB_URI": mongo_uri,
-        "MYSQL_HOST": "127.0.0.1",
-        "MYSQL_PORT": str(stack.mysql_port),
-        "MYSQL_DATABASE": mysql_database,
-        "AUTH_URL": auth_url,
-        "JWT_PRIVATE_KEY_FILE": str(secrets_dir / "jwt-private.pem"),
-        "DOWNLOAD_LINK_SECRET_FILE": str(secrets_dir / "download-link.key"),
-        "SMTP_HOST": "127.0.0.1",
-        "SMTP_PORT": str(stack.smtp_port),
-        "PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['gateway']}",
-        # Every test logs in and uploads from 127.0.0.1 and the counters live in MongoDB, shared
-        # by all test sessions; the limits themselves are tested in tests/gateway.
-        "LOGIN_RATE_LIMIT": "100000/60",
-        "REGISTER_RATE_LIMIT": "100000/60",
-        "UPLOAD_RATE_LIMIT": "100000/60",
-        **overrides,
-    }
-    services = {}
-    for name, port in ports.items():
-        service_env = {**env, "HEALTH_PORT": str(port)}
-        services[name] = ServiceProcess(
-            name=name, argv=service_argv(name, port), env=service_env,
-            health_url=f"http://127.0.0.1:{port}/healthz", log_path=logs / f"{name}.log",
-        )
+    ports = {name: free_port() for name in SERVICES}
+    env = service_environment(amqp_url=amqp_url, mongo_uri=mongo_uri, mysql_port=stack.mysql_port,
+                              mysql_database=mysql_database, secrets_dir=secrets_dir, smtp_port=stack.smtp_port,
+                              ports=ports, **overrides)
+    services = {name: service_process(name, port, env, logs) for name, port in ports.items()}
     try:
         for service in services.values():
             service.start()
@@ -170,7 +142,7 @@ def start_system(tmp_path_factory, stack, amqp_url, mongo_uri, mysql_database, s
         for service in services.values():
             service.kill()
         raise
-    return System(env=env, gateway_url=f"http://127.0.0.1:{ports['gateway']}", auth_url=auth_url,
+    return System(env=env, gateway_url=f"http://127.0.0.1:{ports['gateway']}", auth_url=env["AUTH_URL"],
                   services=services)
 
 
