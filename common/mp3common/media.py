@@ -143,7 +143,8 @@ def input_arguments(path):
 def probe(path, limits=DEFAULT_LIMITS):
     """Describe the first audio stream of ``path``, or raise MediaError saying what is wrong."""
     command = [
-        *limits.prlimit(cpu_seconds=PROBE_TIMEOUT_SECONDS),
+        # A probe reads a few frames: it gets the smaller of the CPU limit and its wall-clock timeout.
+        *limits.prlimit(cpu_seconds=min(limits.cpu_seconds, PROBE_TIMEOUT_SECONDS)),
         "ffprobe", "-v", "error", "-print_format", "json",
         "-show_entries", "format=duration:stream=codec_type,codec_name,channels",
         *input_arguments(path),
