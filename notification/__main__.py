@@ -1,7 +1,6 @@
 """Run the notification service: `python -m notification` consumes the `mp3` queue until SIGTERM or Ctrl-C."""
 import logging
 import sys
-import threading
 
 from mp3common import broker, jobs, lifecycle, storage
 from notification.mailer import SmtpMailer
@@ -17,8 +16,6 @@ def main():
 
     # Nothing connects yet: pymongo connects on first use, SMTP once per email.
     mongo_client = storage.connect(settings.mongodb_uri)
-    # Set on SIGTERM (through the consumer): the consumer finishes, and the worker stops waiting.
-    stopping = threading.Event()
     worker = NotificationWorker(
         jobs=jobs.Jobs(mongo_client),
         mailer=SmtpMailer.from_settings(settings),
@@ -26,10 +23,6 @@ def main():
         public_base_url=settings.public_base_url,
         link_secret=settings.download_link_secret,
         link_ttl_seconds=settings.download_link_ttl_seconds,
-        smtp_outage_tolerance_seconds=settings.smtp_outage_tolerance_seconds,
-        # A stopping worker stops waiting for an unavailable mail server; the message goes back
-        # to the queue and the next worker sends it.
-        stopping=stopping,
     )
     consumer = broker.Consumer(
         settings.amqp_url,
@@ -38,7 +31,9 @@ def main():
         max_deliveries=settings.max_deliveries,
         prefetch=NotificationWorker.PREFETCH,
         shutdown_grace_seconds=settings.shutdown_grace_seconds,
-        stopping=stopping,
+        # An SMTP outage is waited out with the message in hand (DependencyUnavailable); a stop
+        # ends the wait and the message goes back to the queue for the next worker.
+        outage_tolerance_seconds=settings.smtp_outage_tolerance_seconds,
     )
 
     # Readiness leaves SMTP out on purpose: a mail server outage is waited out per message, and

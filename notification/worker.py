@@ -2,7 +2,6 @@
 import datetime
 import email.utils
 import logging
-import threading
 import time
 from email.message import EmailMessage
 
@@ -62,8 +61,6 @@ class NotificationWorker:
         public_base_url,
         link_secret,
         link_ttl_seconds,
-        smtp_outage_tolerance_seconds=600,
-        stopping=None,
         clock=time.time,
     ):
         self._jobs = jobs
@@ -72,9 +69,6 @@ class NotificationWorker:
         self._public_base_url = public_base_url
         self._link_secret = link_secret
         self._link_ttl_seconds = link_ttl_seconds
-        self._smtp_outage_tolerance_seconds = smtp_outage_tolerance_seconds
-        # Set when the worker is told to stop: a wait for the mail server ends at once.
-        self._stopping = stopping if stopping is not None else threading.Event()
         self._clock = clock
 
     def handle(self, body, delivery):
@@ -132,28 +126,12 @@ class NotificationWorker:
         # The Consumer retries a failed message MAX_DELIVERIES times with back-off capped at 15 s,
         # about half a minute in all, then dead-letters it: a mail server down for a few minutes
         # would cost users their emails. So an outage (refused connection, timeout, a 4xx reply)
-        # is waited out here, with the same capped back-off, for up to the outage tolerance. The
-        # message stays unacked meanwhile, and prefetch 1 leaves the others in the queue, where
-        # they would fail the same way. A stop request ends the wait at once and the message goes
-        # back to the queue. A refusal of the email itself (5xx) goes to the Consumer's retries.
-        deadline = time.monotonic() + self._smtp_outage_tolerance_seconds
-        attempt = 0
-        while True:
-            try:
-                self._mailer.send(message)
-                return
-            except mailer.SEND_ERRORS as error:
-                if not mailer.is_outage(error):
-                    raise
-                attempt += 1
-                delay = broker.backoff_seconds(attempt)
-                if time.monotonic() + delay > deadline:
-                    logger.error("mail server still unavailable after %d attempts; giving up", attempt)
-                    raise
-                logger.warning("mail server unavailable (%r); trying again in %.1f s", error, delay)
-                if not self._wait(delay):
-                    raise
-
-    def _wait(self, seconds):
-        """Wait ``seconds``; return False at once if the worker is told to stop meanwhile."""
-        return not self._stopping.wait(seconds)
+        # is reported as DependencyUnavailable, which the Consumer waits out for up to its outage
+        # tolerance with the message kept in hand. A refusal of the email itself (5xx) is an
+        # ordinary failure, retried and then dead-lettered.
+        try:
+            self._mailer.send(message)
+        except mailer.SEND_ERRORS as error:
+            if mailer.is_outage(error):
+                raise broker.DependencyUnavailable(f"mail server unavailable ({error!r})") from error
+            raise

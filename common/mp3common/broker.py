@@ -43,6 +43,15 @@ class PublishFailed(Exception):
     """The broker did not confirm a message: it was not accepted."""
 
 
+class DependencyUnavailable(Exception):
+    """Raised by a handler when a server it needs is down and the message itself is not at fault.
+
+    The Consumer keeps the message and calls the handler again, with the same back-off as its other
+    retries, for up to ``outage_tolerance_seconds``: a mail server down for a few minutes must not
+    use up the message's deliveries and send it to the dead-letter queue.
+    """
+
+
 def backoff_seconds(attempt):
     """Delay before try number ``attempt`` (1-based): 0.5, 1, 2, 4 ... up to 15 s, with jitter."""
     ceiling = min(BACKOFF_MAX_SECONDS, BACKOFF_FIRST_SECONDS * 2 ** (attempt - 1))
@@ -161,18 +170,22 @@ class Consumer:
     """Consumes one queue with manual acks; runs ``handler(body, delivery)`` off pika's thread.
 
     Outcomes: the handler returns -> ack. It raises messages.InvalidMessage (or the body fails the
-    schema) -> dead-lettered at once with the reason. It raises anything else -> the message is
-    requeued after a back-off, and dead-lettered with the reason on its ``max_deliveries``-th try.
+    schema) -> dead-lettered at once with the reason. It raises DependencyUnavailable -> called
+    again after a back-off, the message kept in hand, until ``outage_tolerance_seconds`` have gone
+    by; then, like anything else it raises -> the message is requeued after a back-off, and
+    dead-lettered with the reason on its ``max_deliveries``-th try. A stop ends every wait at once
+    and hands the message back.
     """
 
     def __init__(self, amqp_url, queue, handler, *, max_deliveries, prefetch=1, shutdown_grace_seconds=25,
-                 stopping=None):
+                 outage_tolerance_seconds=0, stopping=None):
         self.amqp_url = amqp_url
         self.queue = queue
         self.handler = handler
         self.max_deliveries = max_deliveries
         self.prefetch = prefetch
         self.shutdown_grace_seconds = shutdown_grace_seconds
+        self.outage_tolerance_seconds = outage_tolerance_seconds
         self.connected = False
         self._consumer_tag = None
         # Set by stop(); a worker's entry point may pass in the Event its handler waits on too.
@@ -290,7 +303,7 @@ class Consumer:
             delivery = Delivery(attempt=attempt, redelivered=method.redelivered,
                                 correlation_id=body["correlation_id"])
             logs.correlation_id.set(delivery.correlation_id)
-            self.handler(body, delivery)
+            self._call_through_outages(body, delivery)
             settle = functools.partial(self._ack, channel, method.delivery_tag)
         except messages.InvalidMessage as error:
             logger.error("dead-lettering an invalid message: %s", error)
@@ -316,6 +329,23 @@ class Consumer:
         except CONNECTION_ERRORS:
             logger.warning("connection closed before the message could be settled; it will be redelivered")
             self._finished_one()
+
+    def _call_through_outages(self, body, delivery):
+        """Call the handler; while it reports a dependency down, wait and call it again."""
+        deadline = time.monotonic() + self.outage_tolerance_seconds
+        outage_attempt = 0
+        while True:
+            try:
+                return self.handler(body, delivery)
+            except DependencyUnavailable as error:
+                outage_attempt += 1
+                delay = backoff_seconds(outage_attempt)
+                if time.monotonic() + delay > deadline:
+                    logger.error("%s, still after %d attempts; giving up on waiting", error, outage_attempt)
+                    raise
+                logger.warning("%s; trying again in %.1f s", error, delay)
+                if self._stopping.wait(delay):
+                    raise
 
     def _settle(self, channel, settle):
         try:

@@ -1,6 +1,7 @@
 """broker.Consumer on the real RabbitMQ, with handlers of the test's own: a message is acked only
-after its work, a message off its schema is dead-lettered, a failure is retried, and a stop
-cancels the subscription before it hands the message in hand back."""
+after its work, a message off its schema is dead-lettered, a failure is retried, an outage of a
+dependency is waited out, and a stop cancels the subscription before it hands the message in hand
+back."""
 import json
 import threading
 
@@ -25,9 +26,9 @@ def amqp_url(stack):
 class RunningConsumer:
     """A Consumer of the `video` queue on a thread, with the handler the test gives it."""
 
-    def __init__(self, amqp_url, handler):
+    def __init__(self, amqp_url, handler, outage_tolerance_seconds=0):
         self.consumer = broker.Consumer(amqp_url, messages.VIDEO_QUEUE, handler, max_deliveries=MAX_DELIVERIES,
-                                        shutdown_grace_seconds=2)
+                                        shutdown_grace_seconds=2, outage_tolerance_seconds=outage_tolerance_seconds)
         self.thread = threading.Thread(target=self.consumer.run, daemon=True)
 
     def __enter__(self):
@@ -123,6 +124,62 @@ def test_a_failing_handler_gets_the_message_again_and_its_success_is_acked(amqp_
 
     assert attempts == [1, 2]
     assert take_one(amqp_url, messages.VIDEO_QUEUE) is None
+
+
+def test_a_dependency_outage_is_waited_out_with_the_message_in_hand(amqp_url):
+    attempts = []
+    succeeded = threading.Event()
+
+    def handler(body, delivery):
+        attempts.append(delivery.attempt)
+        if len(attempts) < 3:
+            raise broker.DependencyUnavailable("mail server unavailable")
+        succeeded.set()
+
+    publish(amqp_url)
+    with RunningConsumer(amqp_url, handler, outage_tolerance_seconds=600):
+        assert succeeded.wait(60)
+
+    # Called three times on the first delivery: the outage used up none of its deliveries.
+    assert attempts == [1, 1, 1]
+    assert take_one(amqp_url, messages.VIDEO_QUEUE) is None
+    assert take_one(amqp_url, f"{messages.VIDEO_QUEUE}.dead") is None
+
+
+def test_an_outage_longer_than_the_tolerance_becomes_an_ordinary_retry(amqp_url):
+    attempts = []
+    succeeded = threading.Event()
+
+    def handler(body, delivery):
+        attempts.append(delivery.attempt)
+        if delivery.attempt == 1:
+            raise broker.DependencyUnavailable("mail server unavailable")
+        succeeded.set()
+
+    publish(amqp_url)
+    with RunningConsumer(amqp_url, handler, outage_tolerance_seconds=0):
+        assert succeeded.wait(60)
+
+    assert attempts == [1, 2]
+
+
+def test_a_stop_during_an_outage_hands_the_message_back_at_once(amqp_url):
+    waiting = threading.Event()
+
+    def handler(body, delivery):
+        waiting.set()
+        raise broker.DependencyUnavailable("mail server unavailable")
+
+    publish(amqp_url)
+    running = RunningConsumer(amqp_url, handler, outage_tolerance_seconds=3600)
+    with running:
+        assert waiting.wait(30)
+    # stop() returned (within RunningConsumer.stop's bound), though the outage would be waited
+    # out for an hour: the message is back in the queue for another worker.
+
+    properties, body = take_one(amqp_url, messages.VIDEO_QUEUE)
+    assert body == messages.job_message(JOB_ID, "c-1")
+    assert properties.headers["x-delivery-count"] == 1
 
 
 def test_a_stop_cancels_the_subscription_then_hands_the_message_back_counted_once(amqp_url):
