@@ -827,7 +827,7 @@ def profile_convert_step(context, name, convert, results_dir):
         stem.with_suffix(".folded.txt"), idle=True)
     recording.wait(timeout=FFMPEG_TIMEOUT_SECONDS)
     folded = recording.stop()
-    root = ("extract_mp3", "common/mp3common/media.py")
+    root = ("extract_mp3", "mp3common/media.py")
     profiles.render_flame_graph(folded, stem.with_suffix(".svg"), f"extract_mp3 on the {name} file (wall time)", root)
     figure = convert[name]
     return {
