@@ -13,7 +13,6 @@ from bench.system import System
 
 logger = logging.getLogger(__name__)
 
-MB = 1024 * 1024
 
 # The figures, in the order they are measured and reported; `--only` takes these names.
 FIGURE_NAMES = ("convert", "throughput", "gateway", "end_to_end", "memory")

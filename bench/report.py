@@ -170,13 +170,17 @@ def _memory_section(memory):
            "the workers, never the master) and the converter; \"with children\" adds, at the same instant, the "
            "ffprobe/ffmpeg they run, as a container's limit would count them.", ""]
     out += _error_lines(memory)
+    memory = _measured(memory)
     rows = []
-    for name, per_file in (_measured(memory).files if _measured(memory) else {}).items():
+    for name, per_file in (memory.files if memory else {}).items():
         for process, label in PROCESS_LABELS.items():
             sample = getattr(per_file, process)
-            rows.append([name, label, _number(sample and sample.idle_mb, 1), _number(sample and sample.peak_mb, 1),
-                         sample.peak_phase if sample else "-", _number(sample and sample.peak_with_children_mb, 1),
-                         sample.peak_with_children_phase if sample else "-", "yes" if per_file.job_completed else "no"])
+            completed = "yes" if per_file.job_completed else "no"
+            if sample is None:  # no sample of the process during the run
+                rows.append([name, label, "-", "-", "-", "-", "-", completed])
+                continue
+            rows.append([name, label, _number(sample.idle_mb, 1), _number(sample.peak_mb, 1), sample.peak_phase,
+                         _number(sample.peak_with_children_mb, 1), sample.peak_with_children_phase, completed])
     if rows:
         out += [_table(["file", "process", "idle (MB)", "peak (MB)", "during", "peak with children (MB)", "during",
                         "job completed"], rows), ""]

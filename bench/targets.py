@@ -51,35 +51,29 @@ class Judgement:
 
 def table(plan) -> list[Target]:
     """The targets of a run of ``plan``, in the order results.md lists them."""
-    targets = [
-        Target(f"convert_{name}", f"Convert step, {name} file: converter / bare ffmpeg", "<=", 1.05, "x",
-               read=functools.partial(_convert_ratio, name=name),
-               profile_miss=functools.partial(convert.profile_miss, name=name))
-        for name in plan.files
+    large, small, target_file = plan.large_file, corpus.SMALLEST, plan.target_file
+    memory_of = {process: functools.partial(memory.finding, process=process) for process in PROCESS_LABELS}
+    return [
+        *(Target(f"convert_{name}", f"Convert step, {name} file: converter / bare ffmpeg",
+                 "<=", 1.05, "x", _convert_ratio(name), functools.partial(convert.profile_miss, name=name))
+          for name in plan.files),
+        Target(f"end_to_end_{target_file}",
+               f"End to end, {target_file} file: upload to email / (bare ffmpeg + GridFS write)",
+               "<=", 1.5, "x", _end_to_end_ratio(target_file),
+               functools.partial(end_to_end.profile_miss, name=target_file)),
+        Target("memory_gateway_worker_peak", f"Peak RSS of the gateway worker with children, {large} file",
+               "<=", 150, " MB", _memory_peak("gateway_worker", large), memory_of["gateway_worker"]),
+        Target("memory_gateway_worker_growth", f"Peak RSS of the gateway worker, {large} / {small} file",
+               "<=", 1.2, "x", _memory_growth("gateway_worker", large), memory_of["gateway_worker"]),
+        Target("memory_converter_peak", f"Peak RSS of the converter with children, {large} file",
+               "<=", 150, " MB", _memory_peak("converter", large), memory_of["converter"]),
+        Target("memory_converter_growth", f"Peak RSS of the converter, {large} / {small} file",
+               "<=", 1.2, "x", _memory_growth("converter", large), memory_of["converter"]),
+        Target("throughput_speedup", "Throughput: jobs/min with 2 converters / with 1",
+               ">=", 1.8, "x", _attribute("throughput", "speedup"), throughput.finding),
+        Target("gateway_requests_per_second", "Gateway: authenticated GET /jobs/<id> per second",
+               ">=", 1000, " req/s", _attribute("gateway", "requests_per_second"), gateway.profile_miss),
     ]
-    targets.append(
-        Target(f"end_to_end_{plan.target_file}",
-               f"End to end, {plan.target_file} file: upload to email / (bare ffmpeg + GridFS write)", "<=", 1.5, "x",
-               read=functools.partial(_end_to_end_ratio, name=plan.target_file),
-               profile_miss=functools.partial(end_to_end.profile_miss, name=plan.target_file)))
-    for process, label in PROCESS_LABELS.items():
-        finding = functools.partial(memory.finding, process=process)
-        targets += [
-            Target(f"memory_{process}_peak", f"Peak RSS of the {label} with children, {plan.large_file} file",
-                   "<=", 150, " MB", read=functools.partial(_memory_peak, process=process, plan=plan),
-                   profile_miss=finding),
-            Target(f"memory_{process}_growth", f"Peak RSS of the {label}, {plan.large_file} / {corpus.SMALLEST} file",
-                   "<=", 1.2, "x", read=functools.partial(_memory_growth, process=process, plan=plan),
-                   profile_miss=finding),
-        ]
-    targets += [
-        Target("throughput_speedup", "Throughput: jobs/min with 2 converters / with 1", ">=", 1.8, "x",
-               read=lambda figures: _read(figures.throughput, "speedup"), profile_miss=throughput.finding),
-        Target("gateway_requests_per_second", "Gateway: authenticated GET /jobs/<id> per second", ">=", 1000,
-               " req/s", read=lambda figures: _read(figures.gateway, "requests_per_second"),
-               profile_miss=gateway.profile_miss),
-    ]
-    return targets
 
 
 def judge(targets: list[Target], figures: Figures) -> list[Judgement]:
@@ -108,44 +102,57 @@ def _percent(fraction):
     return f"{percent:.1f}%" if percent < 10 else f"{percent:.0f}%"
 
 
-def _read(figure, attribute):
-    """A figure's attribute; a failed measurement's error is why it is missing."""
-    if isinstance(figure, Failed):
-        return Reading(None, figure.error)
-    return Reading(getattr(figure, attribute) if figure is not None else None)
+# What each target reads: functions of the figures, returning the value or why there is none.
+
+def _attribute(figure_name, attribute):
+    def read(figures):
+        figure = getattr(figures, figure_name)
+        if isinstance(figure, Failed):
+            return Reading(None, figure.error)
+        return Reading(getattr(figure, attribute) if figure is not None else None)
+    return read
 
 
-def _convert_ratio(figures, *, name):
-    if isinstance(figures.convert, Failed):
-        return Reading(None, figures.convert.error)
-    figure = (figures.convert or {}).get(name)
-    return Reading(figure.ratio if figure else None)
+def _convert_ratio(name):
+    def read(figures):
+        if isinstance(figures.convert, Failed):
+            return Reading(None, figures.convert.error)
+        figure = (figures.convert or {}).get(name)
+        return Reading(figure.ratio if figure else None)
+    return read
 
 
-def _end_to_end_ratio(figures, *, name):
-    if isinstance(figures.end_to_end, Failed):
-        return Reading(None, figures.end_to_end.error)
-    figure = (figures.end_to_end or {}).get(name)
-    return Reading(figure.ratio_to_baseline, figure.error) if figure else Reading(None)
+def _end_to_end_ratio(name):
+    def read(figures):
+        if isinstance(figures.end_to_end, Failed):
+            return Reading(None, figures.end_to_end.error)
+        figure = (figures.end_to_end or {}).get(name)
+        return Reading(figure.ratio_to_baseline, figure.error) if figure else Reading(None)
+    return read
 
 
-def _memory_large_file(figures, process, plan):
-    """The large file's memory, or why the process's figure does not stand."""
+def _memory_peak(process, large_file):
+    def read(figures):
+        large, reason = _large_file_memory(figures, process, large_file)
+        summary = getattr(large, process) if large else None
+        return Reading(summary.peak_with_children_mb if summary else None, reason)
+    return read
+
+
+def _memory_growth(process, large_file):
+    def read(figures):
+        large, reason = _large_file_memory(figures, process, large_file)
+        return Reading(getattr(figures.memory, f"{process}_large_over_small") if large else None, reason)
+    return read
+
+
+def _large_file_memory(figures, process, large_file):
+    """The large file's FileMemory, or why the process's figures do not stand: the gateway
+    worker's once the upload is in, the converter's only once the whole job is done."""
     if isinstance(figures.memory, Failed):
         return None, figures.memory.error
-    large = figures.memory.files.get(plan.large_file) if figures.memory else None
+    large = figures.memory.files.get(large_file) if figures.memory else None
     if large is None or not (large.upload_completed if process == "gateway_worker" else large.job_completed):
         step = "upload" if process == "gateway_worker" else "job"
-        return None, f"the {plan.large_file} {step} did not complete"
+        return None, f"the {large_file} {step} did not complete"
     return large, None
-
-
-def _memory_peak(figures, *, process, plan):
-    large, reason = _memory_large_file(figures, process, plan)
-    summary = getattr(large, process) if large else None
-    return Reading(summary.peak_with_children_mb if summary else None, reason)
-
-
-def _memory_growth(figures, *, process, plan):
-    large, reason = _memory_large_file(figures, process, plan)
-    return Reading(getattr(figures.memory, f"{process}_large_over_small") if large else None, reason)

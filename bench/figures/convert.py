@@ -11,8 +11,8 @@ import time
 from dataclasses import dataclass
 
 from bench import profiles
-from bench.context import MB
 from bench.findings import Finding
+from bench.sampling import MB
 from converter.worker import ProgressThrottle
 from mp3common import media
 
