@@ -32,7 +32,6 @@ from mp3common import broker, jobs, storage
 
 logger = logging.getLogger(__name__)
 
-VENV_BIN = Path(sys.executable).parent
 FERRETDB = REPO / ".bin" / "ferretdb"
 READY_TIMEOUT_SECONDS = 60
 # Deleting a large video may scan a whole GridFS bucket in FerretDB; it must still end.
