@@ -72,7 +72,7 @@ def main(argv=None):
             scratch.mkdir()
             context = Context(running, user, MailWatcher(running.mail_dir), videos, plan, scratch)
             try:
-                measure(figures, context, wanted=set(options.only or FIGURE_NAMES))
+                figures = measure(context, wanted=set(options.only or FIGURE_NAMES))
                 judgements = targets.judge(table, figures)
                 found = findings.profile_misses(table, judgements, context, figures, results_dir,
                                                 passes_too=options.profile_all)
@@ -98,8 +98,9 @@ def main(argv=None):
     return 0
 
 
-def measure(figures, context, wanted):
-    """Measure the ``wanted`` figures, and what they are computed from, into ``figures``."""
+def measure(context, wanted) -> Figures:
+    """The ``wanted`` figures, and those they are computed from; the others are None."""
+    figures = Figures()
     # Throughput and the gateway go before the large files: a job the converter cannot
     # finish would leave its video in the shared GridFS meanwhile, and slow them down.
     if wanted & {"convert", "end_to_end", "memory"}:
@@ -112,6 +113,7 @@ def measure(figures, context, wanted):
         figures.end_to_end = attempt("end to end", end_to_end.measure, context, figures.convert)
     if "memory" in wanted:
         figures.memory = attempt("memory", memory.measure, context, figures.end_to_end)
+    return figures
 
 
 def parse_args(argv):
