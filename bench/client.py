@@ -121,11 +121,6 @@ class Client:
                     mp3.write(chunk)
             return response.headers.get("Content-Type")
 
-    def delete_job(self, job_id):
-        response = self.session.delete(f"{self.gateway_url}/jobs/{job_id}", timeout=REQUEST_TIMEOUT_SECONDS)
-        if response.status_code not in (204, 404):
-            response.raise_for_status()
-
 
 def step_times(job):
     """The job's step timestamps (uploaded, picked_up, ...) as unix seconds."""

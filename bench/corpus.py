@@ -14,6 +14,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from mp3common import media
+
 logger = logging.getLogger(__name__)
 
 MUSIC_SECONDS = 120
@@ -51,6 +53,16 @@ SPECS = {
     ]
 }
 SMALLEST = "30s"
+
+
+@dataclass(frozen=True)
+class CorpusVideo:
+    """One video as results.md describes it."""
+
+    file: str
+    description: str
+    size_mb: float
+    duration_seconds: float
 
 
 def ensure(names, corpus_dir: Path) -> dict[str, Path]:
@@ -111,3 +123,13 @@ def _generate(path, command_for):
         partial.rename(path)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def describe(videos: dict[str, Path]) -> dict[str, CorpusVideo]:
+    """{name: CorpusVideo} for the videos ``ensure`` returned, with their size and probed length."""
+    return {
+        name: CorpusVideo(file=path.name, description=SPECS[name].description,
+                          size_mb=round(path.stat().st_size / (1024 * 1024), 1),
+                          duration_seconds=round(media.probe(str(path)).duration_seconds, 1))
+        for name, path in videos.items()
+    }

@@ -18,7 +18,7 @@ from pathlib import Path
 PY_SPY = str(Path(sys.executable).parent / "py-spy")
 STOP_TIMEOUT_SECONDS = 30
 FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]*)\)$")
-PROJECT_PACKAGES = ("gateway", "auth", "converter", "notification", "pipeline", "bench")
+PROJECT_PACKAGES = ("gateway", "auth", "converter", "notification", "mp3common", "bench")
 
 
 class Recording:

@@ -2,18 +2,48 @@
 and chart.png (matplotlib, Agg backend: no display needed)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-SPLIT_STEPS = ("upload", "queue_wait", "fetch_from_gridfs", "convert", "store", "notify")
-COMPONENTS = ("gateway worker", "converter")
+from bench.context import Failed
+from bench.figures.end_to_end import Split
+from bench.jobs import PROCESS_LABELS
+
+if TYPE_CHECKING:
+    from bench.corpus import CorpusVideo
+    from bench.figures import Figures
+    from bench.findings import Finding
+    from bench.machine import Machine
+    from bench.targets import Judgement
+
+SPLIT_STEPS = tuple(step.name for step in dataclasses.fields(Split))
 
 
-def write(results_dir: Path, *, plan, machine, corpus, figures, targets, findings):
-    results = {"mode": plan.mode, "machine": machine, "corpus": corpus, "figures": figures,
-               "targets": targets, "findings": findings}
-    (results_dir / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
-    chart_written = _attempt_chart(results_dir / "chart.png", plan, figures, targets)
+@dataclasses.dataclass(frozen=True)
+class Results:
+    """Everything a run found, as results.json holds it."""
+
+    mode: str
+    machine: Machine
+    corpus: dict[str, CorpusVideo]
+    figures: Figures
+    targets: list[Judgement]
+    findings: dict[str, Finding | Failed]
+
+    def to_json(self):
+        document = dataclasses.asdict(self)
+        # A figure not measured in this run (`--only`) is left out, not written as null.
+        document["figures"] = {name: value for name, value in document["figures"].items() if value is not None}
+        return document
+
+
+def write(results_dir: Path, *, plan, machine, corpus, figures, judgements, findings):
+    results = Results(mode=plan.mode, machine=machine, corpus=corpus, figures=figures, targets=judgements,
+                      findings=findings)
+    (results_dir / "results.json").write_text(json.dumps(results.to_json(), indent=2, default=str) + "\n")
+    chart_written = _attempt_chart(results_dir / "chart.png", plan, figures, judgements)
     (results_dir / "results.md").write_text(markdown(results, plan, chart_written))
 
 
@@ -30,16 +60,16 @@ def _table(header, rows):
 
 
 def markdown(results, plan, chart_written):
-    machine, figures = results["machine"], results["figures"]
-    load_start = ", ".join(f"{value:.2f}" for value in machine["load_average_start"])
-    load_end = ", ".join(f"{value:.2f}" for value in machine["load_average_end"])
+    machine, figures = results.machine, results.figures
+    load_start = ", ".join(f"{value:.2f}" for value in machine.load_average_start)
+    load_end = ", ".join(f"{value:.2f}" for value in machine.load_average_end)
     out = [
         "# Benchmark results",
         "",
-        f"`make bench` ({plan.mode} run), {machine['date']}, {machine['bench_seconds']:.0f} s including corpus "
-        f"generation. Machine: {machine['cpu_model']}, nproc {machine['nproc']}, {machine['memory_gb']} GB, "
-        f"Linux {machine['kernel']}, Python {machine['python']}, {machine['ffmpeg']}. "
-        f"Code: commit {machine['commit']} with {machine['files_changed_since_commit']} tracked files changed.",
+        f"`make bench` ({plan.mode} run), {machine.date}, {machine.bench_seconds:.0f} s including corpus "
+        f"generation. Machine: {machine.cpu_model}, nproc {machine.nproc}, {machine.memory_gb} GB, "
+        f"Linux {machine.kernel}, Python {machine.python}, {machine.ffmpeg}. "
+        f"Code: commit {machine.commit} with {machine.files_changed_since_commit} tracked files changed.",
         "",
         f"**Load average at the start: {load_start}** (1, 5, 15 min); at the end: {load_end}. Other engineers' "
         "tests share these two cores, so the figures carry that noise; the convert step alternates its "
@@ -52,22 +82,27 @@ def markdown(results, plan, chart_written):
 
     out += ["## Targets", "", _table(
         ["target", "figure", "target", "verdict", "by how much"],
-        [[t["title"], t["shown"], t["target_shown"], f"**{t['verdict']}**", t["margin"]] for t in results["targets"]],
+        [[t.title, t.shown, t.target_shown, f"**{t.verdict}**", t.margin] for t in results.targets],
     ), ""]
     if chart_written:
         out += ["![chart](chart.png)", ""]
 
-    out += _convert_section(figures.get("convert", {}), results["corpus"])
-    out += _end_to_end_section(figures.get("end_to_end", {}))
-    out += _memory_section(figures.get("memory", {}))
-    out += _throughput_section(figures.get("throughput", {}))
-    out += _gateway_section(figures.get("gateway", {}))
-    out += _findings_section(results["findings"], results["targets"])
+    out += _convert_section(figures.convert, results.corpus)
+    out += _end_to_end_section(figures.end_to_end)
+    out += _memory_section(figures.memory)
+    out += _throughput_section(figures.throughput)
+    out += _gateway_section(figures.gateway)
+    out += _findings_section(results.findings, results.targets)
     return "\n".join(out) + "\n"
 
 
 def _error_lines(figure):
-    return [f"Not measured: `{figure['error']}`", ""] if "error" in figure else []
+    return [f"Not measured: `{figure.error}`", ""] if isinstance(figure, Failed) else []
+
+
+def _measured(figure):
+    """The figure, or None when it failed or was not measured."""
+    return None if isinstance(figure, Failed) else figure
 
 
 def _convert_section(convert, corpus):
@@ -78,15 +113,13 @@ def _convert_section(convert, corpus):
            "Medians; the two sides alternate.", ""]
     out += _error_lines(convert)
     rows = []
-    for name, figure in convert.items():
-        if name == "error":
-            continue
-        video = corpus.get(name, {})
-        rows.append([name, video.get("description", ""), _number(video.get("size_mb"), 0, " MB"), figure["iterations"],
-                     _number(figure["bare_ffmpeg_seconds"], 3), _number(figure["converter_seconds"], 3),
-                     _number(figure["ffprobe_seconds"], 3), f"**{_number(figure['ratio'], 3, 'x')}**",
-                     _number(figure["bare_ffmpeg_cpu_seconds"], 3), _number(figure["converter_cpu_seconds"], 3),
-                     _number(figure["cpu_ratio"], 3, "x")])
+    for name, figure in (_measured(convert) or {}).items():
+        video = corpus.get(name)
+        rows.append([name, video.description if video else "", _number(video.size_mb if video else None, 0, " MB"),
+                     figure.iterations, _number(figure.bare_ffmpeg_seconds, 3), _number(figure.converter_seconds, 3),
+                     _number(figure.ffprobe_seconds, 3), f"**{_number(figure.ratio, 3, 'x')}**",
+                     _number(figure.bare_ffmpeg_cpu_seconds, 3), _number(figure.converter_cpu_seconds, 3),
+                     _number(figure.cpu_ratio, 3, "x")])
     if rows:
         out += [_table(["file", "what", "size", "runs", "bare ffmpeg (s)", "converter (s)", "ffprobe alone (s)",
                         "ratio", "bare ffmpeg CPU (s)", "converter CPU (s)", "CPU ratio"], rows), "",
@@ -107,27 +140,26 @@ def _end_to_end_section(end_to_end):
            "`picked_up` -> `converted` less that read. The baseline is bare ffmpeg plus one GridFS write of the "
            "file (mp3common.storage, as the gateway writes), measured in the same run.", ""]
     out += _error_lines(end_to_end)
+    end_to_end = _measured(end_to_end) or {}
     rows = []
     for name, figure in end_to_end.items():
-        if name == "error":
-            continue
-        split = figure["split_seconds"]
-        rows.append([name, _number(figure["total_seconds"], 1), _number(figure["ratio_to_bare_ffmpeg"], 2, "x"),
-                     *(_number(split[step], 2) for step in SPLIT_STEPS),
-                     _number(figure["gridfs_write_seconds"], 2), _number(figure["baseline_seconds"], 1),
-                     _number(figure["ratio_to_baseline"], 2, "x"), figure["mp3_check"] or figure["error"] or "-"])
+        split = figure.split_seconds
+        rows.append([name, _number(figure.total_seconds, 1), _number(figure.ratio_to_bare_ffmpeg, 2, "x"),
+                     *(_number(getattr(split, step), 2) for step in SPLIT_STEPS),
+                     _number(figure.gridfs_write_seconds, 2), _number(figure.baseline_seconds, 1),
+                     _number(figure.ratio_to_baseline, 2, "x"), figure.mp3_check or figure.error or "-"])
     if rows:
         out += [_table(["file", "total (s)", "/ bare ffmpeg", "upload", "queue wait", "fetch*", "convert", "store",
                         "notify", "GridFS write (s)", "baseline (s)", "/ baseline", "MP3 / error"], rows), ""]
         out += ["\\* fetch: a GridFS read of the same file timed by the bench, not a step of the job.", ""]
         out += ["The upload, from the client's side: when its last byte left, and when the 202 came back.", "",
                 _table(["file", "body sent (s)", "body sent -> `uploaded` (s)", "202 received (s)"],
-                       [[name, _number(figure["upload_body_sent_seconds"], 2),
-                         _number(figure["upload_after_body_seconds"], 2), _number(figure["accepted_seconds"], 2)]
-                        for name, figure in end_to_end.items() if name != "error"]), ""]
+                       [[name, _number(figure.upload_body_sent_seconds, 2),
+                         _number(figure.upload_after_body_seconds, 2), _number(figure.accepted_seconds, 2)]
+                        for name, figure in end_to_end.items()]), ""]
         for name, figure in end_to_end.items():
-            if name != "error" and figure.get("gridfs_read_error"):
-                out += [f"- {name}: the bench's own GridFS read of the file failed: `{figure['gridfs_read_error']}`"]
+            if figure.gridfs_read_error:
+                out += [f"- {name}: the bench's own GridFS read of the file failed: `{figure.gridfs_read_error}`"]
         out += [""]
     return out
 
@@ -138,13 +170,17 @@ def _memory_section(memory):
            "the workers, never the master) and the converter; \"with children\" adds, at the same instant, the "
            "ffprobe/ffmpeg they run, as a container's limit would count them.", ""]
     out += _error_lines(memory)
+    memory = _measured(memory)
     rows = []
-    for name, per_file in memory.get("files", {}).items():
-        for component in COMPONENTS:
-            sample = per_file.get(component) or {}
-            rows.append([name, component, _number(sample.get("idle_mb"), 1), _number(sample.get("peak_mb"), 1),
-                         sample.get("peak_phase", "-"), _number(sample.get("peak_with_children_mb"), 1),
-                         sample.get("peak_with_children_phase", "-"), "yes" if per_file.get("job_completed") else "no"])
+    for name, per_file in (memory.files if memory else {}).items():
+        for process, label in PROCESS_LABELS.items():
+            sample = getattr(per_file, process)
+            completed = "yes" if per_file.job_completed else "no"
+            if sample is None:  # no sample of the process during the run
+                rows.append([name, label, "-", "-", "-", "-", "-", completed])
+                continue
+            rows.append([name, label, _number(sample.idle_mb, 1), _number(sample.peak_mb, 1), sample.peak_phase,
+                         _number(sample.peak_with_children_mb, 1), sample.peak_with_children_phase, completed])
     if rows:
         out += [_table(["file", "process", "idle (MB)", "peak (MB)", "during", "peak with children (MB)", "during",
                         "job completed"], rows), ""]
@@ -154,58 +190,58 @@ def _memory_section(memory):
 def _throughput_section(throughput):
     out = ["## 4. Throughput", ""]
     out += _error_lines(throughput)
-    if "runs" not in throughput:
+    throughput = _measured(throughput)
+    if throughput is None:
         return out
-    out += [f"{throughput['uploads']} uploads of the {throughput['file']} file from {throughput['clients']} concurrent "
+    out += [f"{throughput.uploads} uploads of the {throughput.file} file from {throughput.clients} concurrent "
             "clients; latency is upload start -> email.", ""]
-    rows = [[converters, run["jobs_done"], run["upload_errors"], run["jobs_lost"], run.get("messages_purged", "-"),
-             _number(run["wall_seconds"], 1), _number(run["jobs_per_minute"], 1),
-             _number(run["latency_p50_seconds"], 2), _number(run["latency_p95_seconds"], 2)]
-            for converters, run in throughput["runs"].items()]
+    rows = [[converters, run.jobs_done, run.upload_errors, run.jobs_lost, run.messages_purged,
+             _number(run.wall_seconds, 1), _number(run.jobs_per_minute, 1),
+             _number(run.latency_p50_seconds, 2), _number(run.latency_p95_seconds, 2)]
+            for converters, run in throughput.runs.items()]
     out += [_table(["converters", "jobs done", "upload errors", "not done by the deadline", "purged from the queue",
                     "wall (s)", "jobs/min", "p50 (s)", "p95 (s)"], rows), "",
             "Jobs per minute and latencies count the jobs whose email came before the batch's deadline "
             "(60 s + 8 s per upload after the last upload); the jobs still queued then are purged, so the next "
             "batch starts on an empty queue.", "",
-            f"Speed-up with 2 converters: **{throughput['speedup']:.2f}x**.", "",
+            f"Speed-up with 2 converters: **{throughput.speedup:.2f}x**.", "",
             "CPU seconds during each run (psutil; children such as ffmpeg count with their parent):", ""]
-    names = list(next(iter(throughput["runs"].values()))["cpu_seconds"])
-    out += [_table(["converters", *names],
-                   [[converters, *(_number(run["cpu_seconds"][name], 1) for name in names)]
-                    for converters, run in throughput["runs"].items()]), ""]
+    labels = [label for label, _ in next(iter(throughput.runs.values())).cpu_seconds.labelled()]
+    out += [_table(["converters", *labels],
+                   [[converters, *(_number(seconds, 1) for _, seconds in run.cpu_seconds.labelled())]
+                    for converters, run in throughput.runs.items()]), ""]
     return out
 
 
 def _gateway_section(gateway):
     out = ["## 5. Gateway", ""]
     out += _error_lines(gateway)
-    if "requests_per_second" not in gateway:
+    gateway = _measured(gateway)
+    if gateway is None:
         return out
-    out += [f"wrk on loopback, {gateway['threads']} threads, {gateway['connections']} connections, "
-            f"{gateway['seconds']} s, authenticated `GET /jobs/<id>` (gunicorn gthread as configured in "
+    out += [f"wrk on loopback, {gateway.threads} threads, {gateway.connections} connections, "
+            f"{gateway.seconds} s, authenticated `GET /jobs/<id>` (gunicorn gthread as configured in "
             "gateway/gunicorn.conf.py).", "",
             _table(["req/s", "requests", "p50 (ms)", "p90 (ms)", "p99 (ms)", "non-2xx", "socket errors",
                     "workers started during the run"],
-                   [[_number(gateway["requests_per_second"], 0), gateway["requests"],
-                     _number(gateway["latency_p50_ms"], 1), _number(gateway["latency_p90_ms"], 1),
-                     _number(gateway["latency_p99_ms"], 1), gateway["non_2xx_responses"], gateway["socket_errors"],
-                     gateway["gateway_workers_started_during_run"]]]), ""]
-    per_request = gateway.get("cpu_ms_per_request", {})
-    if per_request:
+                   [[_number(gateway.requests_per_second, 0), gateway.requests,
+                     _number(gateway.latency_p50_ms, 1), _number(gateway.latency_p90_ms, 1),
+                     _number(gateway.latency_p99_ms, 1), gateway.non_2xx_responses, gateway.socket_errors,
+                     gateway.gateway_workers_started_during_run]]), ""]
+    if gateway.cpu_ms_per_request:
         out += ["CPU per request during the run (ms): "
-                + ", ".join(f"{name} {ms:.2f}" for name, ms in per_request.items()) + ".", ""]
-    ceiling = gateway.get("database_ceiling")
-    if ceiling:
-        out += [f"The ceiling, measured right after: the same job read by `_id` straight from the MongoDB-protocol "
-                f"server by {ceiling['processes']} client processes (one per core), no HTTP, token or JSON: "
-                f"**{_number(ceiling['lookups_per_second'], 0)} lookups/s**.", ""]
+                + ", ".join(f"{cost.label} {cost.cpu_ms:.2f}" for cost in gateway.cpu_ms_per_request) + ".", ""]
+    ceiling = gateway.database_ceiling
+    out += [f"The ceiling, measured right after: the same job read by `_id` straight from the MongoDB-protocol "
+            f"server by {ceiling.processes} client processes (one per core), no HTTP, token or JSON: "
+            f"**{_number(ceiling.lookups_per_second, 0)} lookups/s**.", ""]
     return out
 
 
 def _findings_section(findings, targets):
     if not findings:
         return []
-    titles = {target["id"]: target["title"] for target in targets}
+    titles = {target.id: target.title for target in targets}
     out = ["## Profiles of the misses", "",
            "Each finding below comes from a measurement taken for it: py-spy profiles (100 samples/s; the raw "
            "`.folded.txt` opens in speedscope or flamegraph.pl, the `.svg` is a flame graph of the same samples; "
@@ -213,17 +249,15 @@ def _findings_section(findings, targets):
            "account of the run.", ""]
     for target_id, finding in findings.items():
         out += [f"### {titles.get(target_id, target_id)}", ""]
-        if "error" in finding:
-            out += [f"Profiling failed: `{finding['error']}`", ""]
+        if isinstance(finding, Failed):
+            out += [f"Profiling failed: `{finding.error}`", ""]
             continue
-        out += [f"- {note}" for note in finding.get("notes", [])]
-        summaries = finding.get("profile") or {}
-        if "samples" in summaries:
-            summaries = {"": summaries}
-        for part, summary in summaries.items():
-            out += _profile_lines(part, summary)
-        if finding.get("files"):
-            out += ["- Files: " + ", ".join(f"[{name}]({name})" for name in finding["files"])]
+        out += [f"- {note}" for note in finding.notes]
+        for part, summary in finding.profiles.items():
+            # The part is named only where one finding profiled several processes.
+            out += _profile_lines(part if len(finding.profiles) > 1 else "", summary)
+        if finding.files:
+            out += ["- Files: " + ", ".join(f"[{name}]({name})" for name in finding.files)]
         out += [""]
     return out
 
@@ -249,43 +283,47 @@ def _profile_lines(part, summary):
     ]
 
 
-def _attempt_chart(path, plan, figures, targets):
+def _attempt_chart(path, plan, figures, judgements):
     try:
-        draw_chart(path, plan, figures, targets)
+        draw_chart(path, plan, figures, judgements)
         return True
     except Exception as error:  # noqa: BLE001 - the tables stand without the chart
         print(f"[bench] chart not drawn: {error!r}")
         return False
 
 
-def draw_chart(path, plan, figures, targets):
+def draw_chart(path, plan, figures, judgements):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    limits = {judgement.id: judgement.limit for judgement in judgements}
     figure, axes = plt.subplots(2, 3, figsize=(16, 9))
     figure.suptitle(f"make bench ({plan.mode} run)")
 
-    convert = {name: value for name, value in figures.get("convert", {}).items() if name != "error"}
-    end_to_end = {name: value for name, value in figures.get("end_to_end", {}).items() if name != "error"}
+    convert = _measured(figures.convert) or {}
+    end_to_end = _measured(figures.end_to_end) or {}
 
     ratios = axes[0][0]
     names = list(convert)
-    ratios.bar([f"{name}\nconvert" for name in names], [convert[name]["ratio"] for name in names], color="tab:blue")
-    ratios.axhline(1.05, color="tab:red", linestyle="--", label="target 1.05x")
+    ratios.bar([f"{name}\nconvert" for name in names], [convert[name].ratio for name in names], color="tab:blue")
+    convert_limit = limits[f"convert_{plan.files[0]}"]
+    ratios.axhline(convert_limit, color="tab:red", linestyle="--", label=f"target {convert_limit:g}x")
     target_name = plan.target_file
-    if end_to_end.get(target_name, {}).get("ratio_to_baseline"):
-        ratios.bar([f"{target_name}\nend to end"], [end_to_end[target_name]["ratio_to_baseline"]], color="tab:orange")
-        ratios.axhline(1.5, color="tab:orange", linestyle=":", label="target 1.5x (end to end / baseline)")
+    if target_name in end_to_end and end_to_end[target_name].ratio_to_baseline:
+        end_to_end_limit = limits[f"end_to_end_{target_name}"]
+        ratios.bar([f"{target_name}\nend to end"], [end_to_end[target_name].ratio_to_baseline], color="tab:orange")
+        ratios.axhline(end_to_end_limit, color="tab:orange", linestyle=":",
+                       label=f"target {end_to_end_limit:g}x (end to end / baseline)")
     ratios.set_title("Ratios to bare ffmpeg (+ GridFS write)")
     ratios.legend(fontsize=7)
 
     split = axes[0][1]
     bottoms = [0.0] * len(end_to_end)
     labels = list(end_to_end)
-    for step in ("upload", "queue_wait", "fetch_from_gridfs", "convert", "store", "notify"):
-        values = [end_to_end[name]["split_seconds"].get(step) or 0 for name in labels]
+    for step in SPLIT_STEPS:
+        values = [getattr(end_to_end[name].split_seconds, step) or 0 for name in labels]
         split.bar(labels, values, bottom=bottoms, label=step.replace("_", " "))
         bottoms = [bottom + value for bottom, value in zip(bottoms, values, strict=True)]
     split.set_yscale("symlog", linthresh=1)
@@ -294,45 +332,50 @@ def draw_chart(path, plan, figures, targets):
     split.legend(fontsize=7)
 
     memory_axes = axes[0][2]
-    memory = figures.get("memory", {}).get("files", {})
+    memory = _measured(figures.memory)
     bars, values = [], []
-    for name, per_file in memory.items():
-        for component in ("gateway worker", "converter"):
-            sample = per_file.get(component) or {}
-            bars.append(f"{component}\n{name}")
-            values.append(sample.get("peak_with_children_mb") or 0)
+    for name, per_file in (memory.files if memory else {}).items():
+        for process, label in PROCESS_LABELS.items():
+            sample = getattr(per_file, process)
+            bars.append(f"{label}\n{name}")
+            values.append((sample and sample.peak_with_children_mb) or 0)
     memory_axes.bar(bars, values, color="tab:green")
-    memory_axes.axhline(150, color="tab:red", linestyle="--", label="target 150 MB")
+    peak_limit = limits["memory_gateway_worker_peak"]
+    memory_axes.axhline(peak_limit, color="tab:red", linestyle="--", label=f"target {peak_limit:g} MB")
     memory_axes.set_title("Peak RSS with children (MB)")
     memory_axes.tick_params(axis="x", labelsize=7)
     memory_axes.legend(fontsize=7)
 
-    runs = figures.get("throughput", {}).get("runs", {})
+    throughput = _measured(figures.throughput)
+    runs = throughput.runs if throughput else {}
     jobs = axes[1][0]
-    jobs.bar([f"{converters} converter(s)" for converters in runs], [run["jobs_per_minute"] for run in runs.values()],
+    jobs.bar([f"{converters} converter(s)" for converters in runs], [run.jobs_per_minute for run in runs.values()],
              color="tab:purple")
     if "1" in runs:
-        jobs.axhline(1.8 * runs["1"]["jobs_per_minute"], color="tab:red", linestyle="--", label="target: 1.8x of 1")
+        speedup_limit = limits["throughput_speedup"]
+        jobs.axhline(speedup_limit * runs["1"].jobs_per_minute, color="tab:red", linestyle="--",
+                     label=f"target: {speedup_limit:g}x of 1")
         jobs.legend(fontsize=7)
     jobs.set_title("Throughput (jobs/min)")
 
     latency = axes[1][1]
     positions = range(len(runs))
-    latency.bar([position - 0.2 for position in positions], [run["latency_p50_seconds"] for run in runs.values()],
+    latency.bar([position - 0.2 for position in positions], [run.latency_p50_seconds for run in runs.values()],
                 width=0.4, label="p50")
-    latency.bar([position + 0.2 for position in positions], [run["latency_p95_seconds"] for run in runs.values()],
+    latency.bar([position + 0.2 for position in positions], [run.latency_p95_seconds for run in runs.values()],
                 width=0.4, label="p95")
     latency.set_xticks(list(positions), [f"{converters} converter(s)" for converters in runs])
     latency.set_title("Upload-to-email latency (s)")
     latency.legend(fontsize=7)
 
     gateway_axes = axes[1][2]
-    gateway = figures.get("gateway", {})
-    if "requests_per_second" in gateway:
-        gateway_axes.bar(["GET /jobs/<id>"], [gateway["requests_per_second"]], color="tab:cyan")
-        gateway_axes.axhline(1000, color="tab:red", linestyle="--", label="target 1000 req/s")
+    gateway = _measured(figures.gateway)
+    if gateway is not None:
+        requests_limit = limits["gateway_requests_per_second"]
+        gateway_axes.bar(["GET /jobs/<id>"], [gateway.requests_per_second], color="tab:cyan")
+        gateway_axes.axhline(requests_limit, color="tab:red", linestyle="--", label=f"target {requests_limit:g} req/s")
         gateway_axes.legend(fontsize=7)
-        gateway_axes.set_title(f"Gateway req/s (p99 {gateway['latency_p99_ms']:.0f} ms)")
+        gateway_axes.set_title(f"Gateway req/s (p99 {gateway.latency_p99_ms:.0f} ms)")
 
     figure.tight_layout()
     figure.savefig(path, dpi=100)

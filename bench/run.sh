@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# make bench: install what the bench needs, make sure the local stack runs, then run bench/bench.py.
+# make bench: install what the bench needs, make sure the local stack runs, then run the bench
+# (`python -m bench`: bench/__main__.py).
 #
-# usage: bench/run.sh [--smoke] [--results-dir DIR] [--keep-work-dir]
+# usage: bench/run.sh [--smoke] [--results-dir DIR] [--only FIGURE]... [--keep-work-dir]
 #
 # The bench starts its own copy of the four services (a vhost, a database, keys and an SMTP sink
 # of its own) on the running stack, measures, and writes bench/results/ (or DIR). Its Python
@@ -41,4 +42,4 @@ fi
 scripts/stack.sh start >/dev/null
 
 # exec: Ctrl-C and SIGTERM reach the bench itself, which stops what it started before exiting.
-exec "$venv/bin/python" -m bench.bench "$@"
+exec "$venv/bin/python" -m bench "$@"

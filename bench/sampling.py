@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import psutil
 
@@ -27,12 +29,25 @@ def _tree(pid):
         return []
 
 
-class RssSampler:
-    """Samples the RSS of named groups of process trees in a thread, every 50 ms.
+@dataclass(frozen=True)
+class MemorySummary:
+    """One group's RSS over a sampled run, in MB, and the phase each peak fell in."""
 
-    ``groups`` maps a name to a function returning the group's root pids at that moment (it is
-    asked at every sample: gunicorn may replace a worker). For each group the sampler keeps, per
-    sample, the largest root process alone and the largest root with its descendants summed.
+    samples: int
+    idle_mb: float  # the first sample, before the work began
+    peak_mb: float  # the process alone
+    peak_with_children_mb: float  # with its descendants at the same instant, as a container limit counts
+    peak_phase: str
+    peak_with_children_phase: str
+
+
+class RssSampler:
+    """Samples the RSS of groups of process trees in a thread, every 50 ms.
+
+    ``groups`` maps a group's id to a function returning the group's root pids at that moment
+    (it is asked at every sample: gunicorn may replace a worker). For each group the sampler
+    keeps, per sample, the largest root process alone and the largest root with its descendants
+    summed.
     """
 
     def __init__(self, groups, interval=SAMPLE_INTERVAL_SECONDS):
@@ -40,7 +55,7 @@ class RssSampler:
         self._interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
-        self.timeline = {name: [] for name in groups}  # name -> [(unix time, process bytes, tree bytes)]
+        self.timeline = {name: [] for name in groups}  # id -> [(unix time, process bytes, tree bytes)]
 
     def __enter__(self):
         self._thread.start()
@@ -63,21 +78,21 @@ class RssSampler:
                     self.timeline[name].append((now, process_peak, tree_peak))
             self._stop.wait(self._interval)
 
-    def summary(self, name, phases=()):
-        """Peak and idle RSS of one group in MB, and the phase (label, start, end) the peak fell in."""
+    def summary(self, name, phases=()) -> MemorySummary | None:
+        """Peak and idle RSS of one group, and the phase (label, start, end) each peak fell in."""
         samples = self.timeline[name]
         if not samples:
             return None
         peak_process = max(samples, key=lambda sample: sample[1])
         peak_tree = max(samples, key=lambda sample: sample[2])
-        return {
-            "samples": len(samples),
-            "idle_mb": round(samples[0][1] / MB, 1),
-            "peak_mb": round(peak_process[1] / MB, 1),
-            "peak_with_children_mb": round(peak_tree[2] / MB, 1),
-            "peak_phase": _phase_at(peak_process[0], phases),
-            "peak_with_children_phase": _phase_at(peak_tree[0], phases),
-        }
+        return MemorySummary(
+            samples=len(samples),
+            idle_mb=round(samples[0][1] / MB, 1),
+            peak_mb=round(peak_process[1] / MB, 1),
+            peak_with_children_mb=round(peak_tree[2] / MB, 1),
+            peak_phase=_phase_at(peak_process[0], phases),
+            peak_with_children_phase=_phase_at(peak_tree[0], phases),
+        )
 
 
 def _phase_at(moment, phases):
@@ -104,6 +119,46 @@ def _cpu_seconds(pid, with_descendants):
         return 0.0
 
 
+@dataclass(frozen=True)
+class Component:
+    """A part of the machine whose CPU time is counted: the pids it is made of at a given moment,
+    each with whether its live descendants count too (long-lived servers)."""
+
+    id: str
+    label: str
+    pids: Callable[[], list[tuple[int, bool]]]
+
+
+@dataclass(frozen=True)
+class ComponentSeconds:
+    id: str
+    label: str
+    seconds: float | None  # None: the process restarted meanwhile, so its figure is unknown
+
+
+OTHER_PROCESSES_LABEL = "other processes on the machine"
+MACHINE_BUSY_LABEL = "machine busy (all cores)"
+MACHINE_CAPACITY_LABEL = "machine capacity (cores x wall)"
+
+
+@dataclass(frozen=True)
+class CpuSeconds:
+    """Where the CPU went between two moments: each component, then the rest of the machine
+    (the last component, `other`), and how busy the machine was out of what it could do."""
+
+    components: list[ComponentSeconds]
+    machine_busy: float
+    machine_capacity: float
+
+    def of(self, component_id):
+        return next(component.seconds for component in self.components if component.id == component_id)
+
+    def labelled(self):
+        """[(label, seconds)]: every component, then the machine's busy time and capacity."""
+        return [*((component.label, component.seconds) for component in self.components),
+                (MACHINE_BUSY_LABEL, self.machine_busy), (MACHINE_CAPACITY_LABEL, self.machine_capacity)]
+
+
 class CpuAccount:
     """CPU seconds spent by each component between start() and stop(), and by the whole machine.
 
@@ -112,34 +167,31 @@ class CpuAccount:
     short-lived child is running, or its time is counted partly.
     """
 
-    def __init__(self, components):
-        self._components = components  # name -> () -> [(pid, with_descendants)]
+    def __init__(self, components: list[Component]):
+        self._components = components
         self._start = None
-        self.seconds = {}
 
     def _snapshot(self):
-        values = {name: sum(_cpu_seconds(pid, deep) for pid, deep in pids())
-                  for name, pids in self._components.items()}
+        values = {component.id: sum(_cpu_seconds(pid, deep) for pid, deep in component.pids())
+                  for component in self._components}
         machine = psutil.cpu_times()
-        values["_busy"] = sum(machine) - machine.idle - getattr(machine, "iowait", 0.0)
-        values["_wall"] = time.monotonic()
-        return values
+        busy = sum(machine) - machine.idle - getattr(machine, "iowait", 0.0)
+        return values, busy, time.monotonic()
 
     def start(self):
         self._start = self._snapshot()
 
-    def stop(self):
-        end = self._snapshot()
-        self.seconds = {}
-        for name in self._components:
-            spent = end[name] - self._start[name]
+    def stop(self) -> CpuSeconds:
+        (start, busy_start, wall_start), (end, busy_end, wall_end) = self._start, self._snapshot()
+        components = []
+        for component in self._components:
+            spent = end[component.id] - start[component.id]
             # A server restarted meanwhile (the fault-injection tests restart the stack's) starts
             # counting from zero again: its figure is unknown, not negative.
-            self.seconds[name] = round(spent, 2) if spent >= 0 else None
-        busy = end["_busy"] - self._start["_busy"]
-        wall = end["_wall"] - self._start["_wall"]
-        known = sum(value for value in self.seconds.values() if value is not None)
-        self.seconds["other processes on the machine"] = round(max(0.0, busy - known), 2)
-        self.seconds["machine busy (all cores)"] = round(busy, 2)
-        self.seconds["machine capacity (cores x wall)"] = round(psutil.cpu_count() * wall, 2)
-        return self.seconds
+            components.append(ComponentSeconds(component.id, component.label,
+                                               round(spent, 2) if spent >= 0 else None))
+        busy = busy_end - busy_start
+        known = sum(component.seconds for component in components if component.seconds is not None)
+        other = ComponentSeconds("other", OTHER_PROCESSES_LABEL, round(max(0.0, busy - known), 2))
+        return CpuSeconds(components=[*components, other], machine_busy=round(busy, 2),
+                          machine_capacity=round(psutil.cpu_count() * (wall_end - wall_start), 2))

@@ -24,16 +24,18 @@ import pymongo
 import pymongo.errors
 
 from auth import keygen
+from bench.sampling import Component
 from harness.processes import ServiceProcess
 from harness.stack import REPO, Stack, free_port, fresh_auth_database, fresh_vhost
 from harness.system import SERVICES, service_environment, service_process
-from mp3common import broker
+from mp3common import broker, jobs, storage
 
 logger = logging.getLogger(__name__)
 
-VENV_BIN = Path(sys.executable).parent
 FERRETDB = REPO / ".bin" / "ferretdb"
 READY_TIMEOUT_SECONDS = 60
+# Deleting a large video may scan a whole GridFS bucket in FerretDB; it must still end.
+CLEAN_UP_QUERY_TIMEOUT_SECONDS = 900
 
 
 def smtp_ready(port):
@@ -118,6 +120,43 @@ class System:
             return connection.channel().queue_purge("video").method.message_count
         finally:
             connection.close()
+
+    def cpu_components(self):
+        """What the CPU account of a run is split into (pids, each with whether its live
+        descendants count), in the order results.md lists them."""
+
+        def pids(*values, deep=False):
+            return [(value, deep) for value in values if value]
+
+        return [
+            Component("gateway", "gateway (master and workers)",
+                      lambda: pids(self.gateway.pid, *self.gateway_workers())),
+            Component("converters", "converters (with ffmpeg)",
+                      lambda: pids(*(converter.pid for converter in self.converters))),
+            Component("notification", "notification", lambda: pids(self.services["notification"].pid)),
+            Component("mongo", "MongoDB-protocol server (the bench's own)", lambda: pids(self.mongo.pid, deep=True)),
+            # The stack's broker also serves everyone else's tests on this machine.
+            Component("rabbitmq", "RabbitMQ (shared)", lambda: pids(self.stack.server_pid("rabbitmq"), deep=True)),
+            # The bench's clients, and wrk once it has exited (a reaped child).
+            Component("bench", "bench (clients, wrk)", lambda: pids(os.getpid())),
+        ]
+
+    def delete_jobs(self, job_ids):
+        """Remove jobs with their videos and MP3s, one query per collection: FerretDB can use no
+        index but `_id`, so each GridFS delete scans every chunk of its bucket."""
+        client = pymongo.MongoClient(self.mongo_uri, serverSelectionTimeoutMS=30_000,
+                                     socketTimeoutMS=CLEAN_UP_QUERY_TIMEOUT_SECONDS * 1000)
+        try:
+            jobs_collection = client[jobs.JOBS_DB]["jobs"]
+            found = list(jobs_collection.find({"_id": {"$in": job_ids}}, {"video_fid": 1, "mp3_fid": 1}))
+            for database, field in ((storage.VIDEOS_DB, "video_fid"), (storage.MP3S_DB, "mp3_fid")):
+                fids = [storage.parse_fid(job[field]) for job in found if job.get(field)]
+                if fids:
+                    client[database]["fs.chunks"].delete_many({"files_id": {"$in": fids}})
+                    client[database]["fs.files"].delete_many({"_id": {"$in": fids}})
+            jobs_collection.delete_many({"_id": {"$in": job_ids}})
+        finally:
+            client.close()
 
     def dead_letter_count(self):
         """Messages in the bench vhost's dead-letter queues: work a converter or the notification

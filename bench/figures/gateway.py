@@ -1,0 +1,202 @@
+"""5. The gateway: requests per second and latency of an authenticated GET /jobs/<id> under wrk,
+and the ceiling the database alone sets."""
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import os
+import re
+import subprocess
+import time
+from dataclasses import dataclass
+
+from bench import corpus, profiles
+from bench.context import Failed
+from bench.findings import Finding, cpu_seconds_shown
+from bench.jobs import wait_for_email
+from bench.sampling import CpuAccount, CpuSeconds
+from mp3common import jobs, storage
+
+logger = logging.getLogger(__name__)
+
+WRK_LUA = '-- Every request carries the bench user\'s token.\nwrk.headers["Authorization"] = "Bearer {token}"\n'
+
+
+@dataclass(frozen=True)
+class WrkRun:
+    """One wrk run against GET /jobs/<id>: what wrk reported, and what the machine spent meanwhile."""
+
+    requests_per_second: float
+    requests: int
+    latency_p50_ms: float
+    latency_p90_ms: float
+    latency_p99_ms: float
+    non_2xx_responses: int
+    socket_errors: int
+    seconds: int
+    threads: int
+    connections: int
+    gateway_workers_started_during_run: int
+    cpu_seconds: CpuSeconds
+
+
+@dataclass(frozen=True)
+class RequestCost:
+    """One component's CPU time per request during the measured run."""
+
+    id: str
+    label: str
+    cpu_ms: float
+
+
+@dataclass(frozen=True)
+class DatabaseCeiling:
+    """The job read by _id straight from the database, one client process per core."""
+
+    processes: int
+    seconds: int
+    lookups_per_second: float
+
+
+@dataclass(frozen=True)
+class GatewayFigure(WrkRun):
+    cpu_ms_per_request: list[RequestCost]
+    database_ceiling: DatabaseCeiling
+
+
+def measure(context) -> GatewayFigure:
+    """Requests per second and latency of an authenticated GET /jobs/<id>, from wrk on loopback,
+    for a fixed time with a fixed number of connections."""
+    upload = context.user.upload(context.videos[corpus.SMALLEST])
+    context.created_jobs.append(upload.job_id)
+    context.gateway_job_id = upload.job_id
+    # Converted before the load starts, so that no conversion shares the cores with the requests.
+    wait_for_email(context, upload.job_id, context.system.dead_letter_count(), timeout=300)
+    run = run_wrk(context, upload.job_id, context.plan.wrk_seconds)
+    cost = [RequestCost(component.id, component.label, round(1000 * component.seconds / run.requests, 3))
+            for component in run.cpu_seconds.components if component.seconds is not None and run.requests]
+    ceiling = database_ceiling(context.system.mongo_uri, upload.job_id, context.plan.wrk_seconds)
+    logger.info("gateway: the database alone answers %.0f lookups/s", ceiling.lookups_per_second)
+    return GatewayFigure(**vars(run), cpu_ms_per_request=cost, database_ceiling=ceiling)
+
+
+def database_ceiling(mongo_uri, job_id, seconds) -> DatabaseCeiling:
+    """The most GET /jobs/<id> could reach here: the job read by _id straight from the
+    MongoDB-protocol server by one client process per core, with no HTTP, token or JSON."""
+    processes = os.cpu_count() or 1
+    with concurrent.futures.ProcessPoolExecutor(processes) as pool:
+        counts = list(pool.map(_lookups, [mongo_uri] * processes, [job_id] * processes, [seconds] * processes))
+    return DatabaseCeiling(processes=processes, seconds=seconds, lookups_per_second=round(sum(counts) / seconds, 1))
+
+
+def _lookups(mongo_uri, job_id, seconds):
+    """How many times one process reads the job by _id in ``seconds`` (in a pool's process)."""
+    client = storage.connect(mongo_uri)
+    try:
+        job_store = jobs.Jobs(client)
+        job_store.get(job_id)  # connected before the clock starts
+        count, deadline = 0, time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            job_store.get(job_id)
+            count += 1
+        return count
+    finally:
+        client.close()
+
+
+def run_wrk(context, job_id, seconds) -> WrkRun:
+    plan = context.plan
+    script = context.scratch / "authorization.lua"
+    script.write_text(WRK_LUA.format(token=context.user.token))
+    url = f"{context.system.gateway_url}/jobs/{job_id}"
+    booted_before = _workers_booted(context.system)
+    cpu = CpuAccount(context.system.cpu_components())
+    cpu.start()
+    output = subprocess.run(
+        # --timeout: a slow answer (the gateway gives up on MongoDB after 5 s) counts in the
+        # latency instead of vanishing as a wrk timeout.
+        ["wrk", f"-t{plan.wrk_threads}", f"-c{plan.wrk_connections}", f"-d{seconds}s", "--latency", "--timeout", "10s",
+         "-s", str(script), url],
+        check=True, capture_output=True, text=True, timeout=seconds + 60,
+    ).stdout
+    run = WrkRun(**parse_wrk(output), seconds=seconds, threads=plan.wrk_threads, connections=plan.wrk_connections,
+                 gateway_workers_started_during_run=_workers_booted(context.system) - booted_before,
+                 cpu_seconds=cpu.stop())
+    logger.info("gateway: %.0f req/s, p99 %.1f ms", run.requests_per_second, run.latency_p99_ms)
+    return run
+
+
+def _workers_booted(running):
+    # gunicorn logs each worker it starts; max_requests makes it replace workers under load.
+    return sum("Booting worker" in line for line in running.gateway.log_lines())
+
+
+def parse_wrk(output):
+    """What wrk's --latency report says, as WrkRun's first fields."""
+    def duration_ms(text):
+        value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()
+        return round(float(value) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit], 3)
+
+    percentiles = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)", output, re.MULTILINE))
+    requests_line = re.search(r"(\d+) requests in", output)
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    return {
+        "requests_per_second": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "requests": int(requests_line.group(1)),
+        "latency_p50_ms": duration_ms(percentiles["50"]),
+        "latency_p90_ms": duration_ms(percentiles["90"]),
+        "latency_p99_ms": duration_ms(percentiles["99"]),
+        "non_2xx_responses": int(non_2xx.group(1)) if non_2xx else 0,
+        "socket_errors": sum(map(int, socket_errors.groups())) if socket_errors else 0,
+    }
+
+
+def profile_miss(context, figures, results_dir) -> Finding:
+    """The same wrk run again under py-spy on the gateway's master and workers, idle samples
+    included, inside Flask's wsgi_app: where a request's time goes. The CPU account of the
+    measured run says what the rest of the machine (the MongoDB-protocol server, wrk) did."""
+    gateway = figures.gateway
+    if isinstance(gateway, Failed):
+        return Finding(notes=[gateway.error])
+    stem = results_dir / "profile-gateway-get-job"
+    root = ("Flask.wsgi_app", "flask/app.py")
+    recording = profiles.Recording.of_pid(context.system.gateway.pid, stem.with_suffix(".folded.txt"), idle=True,
+                                          subprocesses=True)
+    time.sleep(1)  # py-spy attaches
+    try:
+        rerun = run_wrk(context, context.gateway_job_id, context.plan.wrk_seconds)
+    finally:
+        folded = recording.stop()
+    profiles.render_flame_graph(folded, stem.with_suffix(".svg"),
+                                "gateway under wrk, GET /jobs/<id>: request wall time", root)
+    return Finding(
+        profiles={"gateway": profiles.summarize(folded, root)},
+        files=[stem.with_suffix(".svg").name, folded.name],
+        notes=[
+            f"Under the profiler: {rerun.requests_per_second:.0f} req/s, p99 {rerun.latency_p99_ms} ms, "
+            f"{rerun.non_2xx_responses} non-2xx.",
+            f"CPU during the measured {gateway.seconds} s run: "
+            + ", ".join(f"{label} {cpu_seconds_shown(seconds)}" for label, seconds in gateway.cpu_seconds.labelled())
+            + ".",
+            f"gunicorn started {gateway.gateway_workers_started_during_run} new worker(s) during the measured run "
+            "(max_requests recycling).",
+            *_ceiling_notes(gateway),
+        ],
+    )
+
+
+def _ceiling_notes(gateway):
+    if not gateway.cpu_ms_per_request:
+        return []
+    ceiling = gateway.database_ceiling
+    database = next((cost.cpu_ms for cost in gateway.cpu_ms_per_request if cost.id == "mongo"), None)
+    notes = ["CPU per request (ms): "
+             + ", ".join(f"{cost.label} {cost.cpu_ms:.2f}" for cost in gateway.cpu_ms_per_request) + "."]
+    if database:
+        notes.append(f"At {database:.2f} ms of the MongoDB-protocol server's CPU per lookup, 1,000 requests/s would "
+                     f"need {database:.2f} of the {os.cpu_count()} cores for the database alone.")
+    notes.append(f"Ceiling: {ceiling.processes} processes reading the job by _id straight from the database, with "
+                 f"no HTTP at all, made {ceiling.lookups_per_second:.0f} lookups/s; the gateway served "
+                 f"{gateway.requests_per_second / ceiling.lookups_per_second:.0%} of that.")
+    return notes
