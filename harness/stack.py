@@ -72,16 +72,21 @@ class Stack:
     mysql_port: int
     mongo_port: int
     smtp_port: int
+    rabbitmq_prometheus_port: int
     start_timeout_seconds: float = 120
     mail_dir: Path = STACK_DIR / "mail"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Stack:
+        rabbitmq_port = int(environ.get("RABBITMQ_PORT", 5672))
         return cls(
-            rabbitmq_port=int(environ.get("RABBITMQ_PORT", 5672)),
+            rabbitmq_port=rabbitmq_port,
             mysql_port=int(environ.get("MYSQL_PORT", 3306)),
             mongo_port=int(environ.get("MONGO_PORT", 27017)),
             smtp_port=int(environ.get("SMTP_PORT", 1025)),
+            # 15692 beside the default 5672: moved with RABBITMQ_PORT, so that two stacks can
+            # run side by side with only their four ports set.
+            rabbitmq_prometheus_port=int(environ.get("RABBITMQ_PROMETHEUS_PORT", rabbitmq_port + 10020)),
             start_timeout_seconds=float(environ.get("STACK_START_TIMEOUT", 120)),
         )
 
@@ -188,17 +193,20 @@ def rabbitmq_server(stack: Stack) -> Server:
             cookie.chmod(0o400)
         # Empty on purpose: it replaces /etc/rabbitmq/rabbitmq-env.conf.
         (directory / "rabbitmq-env.conf").write_text("")
-        # No plugins: the management UI is not needed locally.
-        (directory / "enabled_plugins").write_text("[].\n")
+        # Prometheus metrics only; the management UI is not needed locally.
+        (directory / "enabled_plugins").write_text("[rabbitmq_prometheus].\n")
         (directory / "rabbitmq.conf").write_text(
             "# Written by harness/stack.py. The AMQP listener (127.0.0.1 and RABBITMQ_PORT) is set from\n"
             "# the environment. guest/guest may only log in over loopback, which is all this stack serves.\n"
             "loopback_users.guest = true\n"
             "# The log goes to .stack/rabbitmq/log only, not a second time to supervisord's log.\n"
             "log.console = false\n"
+            "prometheus.tcp.ip = 127.0.0.1\n"
+            f"prometheus.tcp.port = {stack.rabbitmq_prometheus_port}\n"
         )
 
-    # Ready once a client can log in: the AMQP listener opens only at the end of boot.
+    # Ready once a client can log in (the AMQP listener opens only at the end of boot) and the
+    # metrics listener is up.
     def is_ready():
         parameters = pika.ConnectionParameters("127.0.0.1", stack.rabbitmq_port, connection_attempts=1,
                                                socket_timeout=2, stack_timeout=5)
@@ -206,13 +214,13 @@ def rabbitmq_server(stack: Stack) -> Server:
             pika.BlockingConnection(parameters).close()
         except (pika.exceptions.AMQPError, OSError):
             return False
-        return True
+        return port_is_open(stack.rabbitmq_prometheus_port)
 
     return Server(
         name="rabbitmq", port=stack.rabbitmq_port, command=[str(RABBITMQ_BIN / "rabbitmq-server")],
         is_ready=is_ready, environment=environment, directory=directory, prepare=prepare,
         own_log=directory / "log" / f"{environment['RABBITMQ_NODENAME']}.log",
-        description=stack.amqp_url(""),
+        description=f"{stack.amqp_url('')}, metrics http://127.0.0.1:{stack.rabbitmq_prometheus_port}/metrics",
     )
 
 

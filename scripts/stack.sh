@@ -13,7 +13,7 @@
 # This script does what has to happen before Python can: the Debian packages, the venv and the
 # FerretDB build. Everything else is harness/stack.py (`python -m harness.stack`), which writes
 # supervisord's config and waits for each server; the ports come from the variables it and the
-# tests read: RABBITMQ_PORT, MYSQL_PORT, MONGO_PORT, SMTP_PORT.
+# tests read: RABBITMQ_PORT, MYSQL_PORT, MONGO_PORT, SMTP_PORT, RABBITMQ_PROMETHEUS_PORT.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
