@@ -20,20 +20,20 @@ scripts/venv.sh
 .venv/bin/python -m auth.keygen .secrets
 scripts/stack.sh start
 
-# The services' settings (docs/architecture.md), pointed at the stack. The stack's ports can be
-# moved with RABBITMQ_PORT, MONGO_PORT and MYSQL_PORT; the services follow. Their own ports are
+# The services' settings (docs/architecture.md), pointed at the stack: AMQP_URL, MONGODB_URI,
+# MYSQL_HOST, MYSQL_PORT and SMTP_PORT come from harness/stack.py, the one place the stack's
+# ports (RABBITMQ_PORT, MONGO_PORT, MYSQL_PORT, SMTP_PORT) are read. The services' own ports are
 # their defaults: gateway 8080, auth 8081, converter 8082, notification 8083.
+stack_environment=$(.venv/bin/python -m harness.stack env)
+while IFS= read -r assignment; do
+  export "${assignment?}"
+done <<<"$stack_environment"
 export ENVIRONMENT=${ENVIRONMENT:-development}
 export LOG_LEVEL=${LOG_LEVEL:-INFO}
 export PYTHONUNBUFFERED=1
-export AMQP_URL="amqp://guest:guest@127.0.0.1:${RABBITMQ_PORT:-5672}/%2F"
-export MONGODB_URI="mongodb://127.0.0.1:${MONGO_PORT:-27017}/"
-export MYSQL_HOST=127.0.0.1
-export MYSQL_PORT=${MYSQL_PORT:-3306}
 export JWT_PRIVATE_KEY_FILE=$repo_root/.secrets/jwt-private.pem
 export DOWNLOAD_LINK_SECRET_FILE=$repo_root/.secrets/download-link.key
 export SMTP_HOST=${SMTP_HOST:-127.0.0.1}
-export SMTP_PORT=${SMTP_PORT:-1025}
 # GUNICORN_BIND is for containers (0.0.0.0), and one HEALTH_PORT for both workers would clash.
 unset GUNICORN_BIND HEALTH_PORT
 
@@ -45,6 +45,7 @@ for port in 8080 8081 8082 8083; do
   fi
 done
 
+# shellcheck disable=SC2153 # SMTP_PORT is not a misspelling of SMTP_HOST: the loop above exports it.
 say "gateway http://127.0.0.1:8080 (the public API; try \`make demo\`), mail to $SMTP_HOST:$SMTP_PORT"
 say "Ctrl-C stops the four services; \`scripts/stack.sh stop\` stops the stack."
 PATH=$repo_root/.venv/bin:$PATH exec honcho --procfile Procfile start

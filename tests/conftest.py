@@ -54,7 +54,7 @@ def amqp_url(stack):
 
 @pytest.fixture(scope="session")
 def mongo_uri(stack):
-    return f"mongodb://127.0.0.1:{stack.mongo_port}/"
+    return stack.mongo_uri
 
 
 def stored_fids(mongo_client, database, **metadata):

@@ -1,10 +1,11 @@
 """Smoke tests of the local stack (scripts/stack.sh), with the real clients the services use.
 
 Each test proves one thing the scripts promise the services and the tests: the `auth` MySQL user
-may create its own test databases, mysql-init/ made the schema, and mail sent over SMTP lands
-in the Maildir. (What RabbitMQ and GridFS do is the servers' business; what our code does with
-them is tested in tests/common.) Every test cleans
-up what it made, under a name of its own, so it can run beside other tests on the same stack.
+may create its own test databases, mysql-init/ made the schema, mail sent over SMTP lands in the
+Maildir, and RabbitMQ serves Prometheus metrics on the port the harness names. (What RabbitMQ
+and GridFS do is the servers' business; what our code does with them is tested in
+tests/common.) Every test cleans up what it made, under a name of its own, so it can run beside
+other tests on the same stack.
 """
 import email
 import email.policy
@@ -16,6 +17,7 @@ from email.message import EmailMessage
 
 import MySQLdb
 import pytest
+import requests
 
 from harness.stack import Stack
 
@@ -100,3 +102,17 @@ def test_email_sent_over_smtp_arrives_in_the_maildir():
         assert received.get_content() == f"Your MP3 is ready ({token}).\n"
     finally:
         mailbox.Maildir(MAIL_DIR, create=False).discard(key)
+
+
+def test_the_metrics_port_is_15692_by_default_and_moves_with_the_broker_port():
+    assert Stack.from_env({}).rabbitmq_prometheus_port == 15692
+    assert Stack.from_env({"RABBITMQ_PORT": "5702"}).rabbitmq_prometheus_port == 15722
+    chosen = Stack.from_env({"RABBITMQ_PORT": "5702", "RABBITMQ_PROMETHEUS_PORT": "9419"})
+    assert chosen.rabbitmq_prometheus_port == 9419
+
+
+def test_rabbitmq_serves_prometheus_metrics_on_its_loopback_port():
+    response = requests.get(f"http://127.0.0.1:{STACK.rabbitmq_prometheus_port}/metrics", timeout=30)
+
+    assert response.status_code == 200
+    assert "rabbitmq_identity_info" in response.text
