@@ -23,15 +23,25 @@ axe_dir="$repo/.cache/axe-core/$AXE_VERSION"
 log() { echo "browser: $*"; }
 die() { echo "browser: $*" >&2; exit 1; }
 
-install_chromium() {
-    if [[ -x "$CHROMIUM" ]]; then
+# The Debian packages this script needs and does not find: the browser, and what fetches axe-core.
+missing_packages() {
+    [[ -x "$CHROMIUM" ]] || echo chromium
+    command -v curl >/dev/null || echo curl
+    [[ -f /etc/ssl/certs/ca-certificates.crt ]] || echo ca-certificates
+    return 0
+}
+
+install_packages() {
+    local missing
+    mapfile -t missing < <(missing_packages)
+    if ((${#missing[@]} == 0)); then
         return
     fi
-    ((EUID == 0)) || die "Chromium is missing; install it as root: apt-get install chromium"
-    log "installing chromium (apt)"
+    ((EUID == 0)) || die "missing system packages: ${missing[*]}; install them as root: apt-get install ${missing[*]}"
+    log "installing: ${missing[*]} (apt)"
     apt-get update -qq
     # Waits for another apt run to finish instead of failing on its lock.
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 chromium
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 "${missing[@]}"
 }
 
 fetch_axe() {
@@ -53,6 +63,6 @@ fetch_axe() {
     mv "$scratch/package/axe.min.js" "$axe_dir/axe.min.js"
 }
 
-install_chromium
+install_packages
 fetch_axe
 log "ready: $("$CHROMIUM" --version 2>/dev/null), axe-core $AXE_VERSION"

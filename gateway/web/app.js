@@ -157,7 +157,12 @@ view.uploadForm.addEventListener("submit", async (event) => {
   showUploadProgress(file, 0, file.size);
   say(view.uploadMessage, "");
   try {
-    const accepted = await api.upload(session.token, file, preset, (loaded, total) => showUploadProgress(file, loaded, total));
+    const { token } = session;
+    const accepted = await api.upload(token, file, preset, (loaded, total) => showUploadProgress(file, loaded, total));
+    if (session === null || session.token !== token) {
+      // Signed out while it was sending: the job is that session's, not this page's any more.
+      return;
+    }
     // Shown at once; the refresh right after brings the server's own view of it.
     jobList.add({ id: accepted.job_id, state: accepted.status, progress: 0, filename: file.name, preset });
     showJobsState();
