@@ -9,7 +9,7 @@ SHELL_SCRIPTS := scripts/*.sh bench/*.sh .ci/run
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-k smoke -x"`.
 PYTEST_ARGS ?=
 
-.PHONY: help lock deps venv lint stack-start stack-stop stack-status test compose-test run demo secrets bench
+.PHONY: help lock deps venv browser lint stack-start stack-stop stack-status test compose-test run demo secrets bench
 
 help: ## List the targets with one line each
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -27,6 +27,9 @@ deps: ## Install the missing system packages (apt, as root): RabbitMQ, MariaDB, 
 venv: deps ## Create .venv from requirements-dev.txt (pip runs again only when requirements change)
 	bash scripts/venv.sh
 
+browser: ## Install what the browser tests need: Debian's Chromium (apt, as root) and a pinned axe-core
+	bash scripts/browser.sh
+
 # After venv, and so deps: on a fresh machine that is the step that installs shellcheck.
 lint: venv ## Check the Python code with ruff and the shell scripts with shellcheck
 	$(VENV)/bin/ruff check .
@@ -43,7 +46,7 @@ stack-stop: ## Stop the local stack, leaving no process behind (the data stays i
 stack-status: ## Show which servers of the local stack are running and answering
 	bash scripts/stack.sh status
 
-test: lint stack-start ## Install what is missing, lint, start the stack and run the whole test suite
+test: lint stack-start browser ## Install what is missing, lint, start the stack and run the whole test suite
 	$(VENV)/bin/pytest -q tests --ignore=tests/compose $(PYTEST_ARGS)
 
 compose-test: venv ## Prove `docker compose up` on stand-in images: health, the flow, a crash, a restart

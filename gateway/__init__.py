@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from gateway import accounts, downloads, errors, health, jobs, openapi, services, uploads
+from gateway import accounts, downloads, errors, health, jobs, openapi, page, services, uploads
 from gateway.settings import Settings
 from gateway.spooling import SpoolingRequest
 from mp3common import logs
@@ -22,7 +22,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         # own settings and keep pytest's log capture.
         settings = Settings.from_env()
         logs.configure("gateway", settings.log_level)
-    app = Flask(__name__)
+    # The web page's files (gateway/web) are the app's static files; see page.py.
+    app = Flask(__name__, static_folder=page.WEB_DIR, static_url_path=page.STATIC_URL_PATH)
     app.request_class = SpoolingRequest
     app.config["SETTINGS"] = settings
     # werkzeug refuses a larger body with 413; a declared Content-Length is refused before reading.
@@ -37,6 +38,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     services.init_app(app, settings)
     # Before the blueprints: it decides which methods their routes answer (see mp3common.web).
     errors.init_app(app)
-    for blueprint in (accounts.bp, uploads.bp, downloads.bp, jobs.bp, health.bp, openapi.bp):
+    for blueprint in (page.bp, accounts.bp, uploads.bp, downloads.bp, jobs.bp, health.bp, openapi.bp):
         app.register_blueprint(blueprint)
     return app
