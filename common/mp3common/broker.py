@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pika
 import pika.exceptions
 
-from mp3common import logs, messages
+from mp3common import logs, messages, metrics
 
 logger = logging.getLogger(__name__)
 
@@ -105,9 +105,12 @@ class Publisher:
         for attempt in (1, 2):
             try:
                 channel = self._open_channel()
+                metrics.MESSAGES_PUBLISHED.labels(queue=queue).inc()
                 channel.basic_publish("", queue, payload, properties, mandatory=True)
+                metrics.MESSAGES_CONFIRMED.labels(queue=queue).inc()
                 return
             except (pika.exceptions.UnroutableError, pika.exceptions.NackError) as error:
+                metrics.MESSAGES_NACKED.labels(queue=queue).inc()
                 raise PublishFailed(f"broker refused the message: {error!r}") from error
             except CONNECTION_ERRORS as error:
                 self.close()
@@ -285,30 +288,38 @@ class Consumer:
         headers = properties.headers or {}
         attempt = int(headers.get("x-delivery-count", 0)) + 1
         logs.correlation_id.set(properties.correlation_id or "-")
+        if method.redelivered or attempt > 1:
+            metrics.MESSAGES_REDELIVERED.labels(queue=self.queue).inc()
         try:
             body = messages.decode(self.queue, raw_body)
             delivery = Delivery(attempt=attempt, redelivered=method.redelivered,
                                 correlation_id=body["correlation_id"])
             logs.correlation_id.set(delivery.correlation_id)
             self.handler(body, delivery)
+            outcome = "acked"
             settle = functools.partial(self._ack, channel, method.delivery_tag)
         except messages.InvalidMessage as error:
             logger.error("dead-lettering an invalid message: %s", error)
+            outcome = "dead_lettered"
             settle = functools.partial(self._dead_letter, channel, method.delivery_tag, properties, raw_body,
                                        str(error))
         except Exception as error:  # any failure here is retried, then dead-lettered
             if self.should_stop:
                 logger.info("handler interrupted by shutdown (%r); requeueing", error)
+                outcome = "requeued"
                 settle = functools.partial(self._requeue, channel, method.delivery_tag)
             elif attempt >= self.max_deliveries:
                 logger.exception("giving up after %d attempts; dead-lettering", attempt)
+                outcome = "dead_lettered"
                 settle = functools.partial(self._dead_letter, channel, method.delivery_tag, properties, raw_body,
                                            repr(error))
             else:
                 delay = backoff_seconds(attempt)
                 logger.warning("attempt %d failed (%r); retrying in %.1f s", attempt, error, delay, exc_info=True)
                 self._stopping.wait(delay)
+                outcome = "retried"
                 settle = functools.partial(self._requeue, channel, method.delivery_tag)
+        metrics.MESSAGES_HANDLED.labels(queue=self.queue, outcome=outcome).inc()
         # pika is not thread-safe: the ack must be sent from the connection's own thread. The
         # message counts as in flight until then, so a shutdown waits for the ack to go out.
         try:

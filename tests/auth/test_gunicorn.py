@@ -30,7 +30,8 @@ class AuthServer:
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.log_path = log_path
-        env = {**os.environ, **environ, "AUTH_PORT": str(port)}
+        env = {**os.environ, **environ, "AUTH_PORT": str(port),
+               "PROMETHEUS_MULTIPROC_DIR": str(log_path.parent / "auth-metrics")}
         env.pop("GUNICORN_BIND", None)  # it would override AUTH_PORT
         with open(log_path, "wb") as log:
             self.process = subprocess.Popen(
