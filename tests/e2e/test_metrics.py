@@ -78,11 +78,12 @@ def test_one_upload_moves_every_services_metrics_by_exactly_what_it_did(system, 
                                  files={"file": (source.name, video)}, timeout=60)
     assert response.status_code == 202, response.text
     mail.wait_for(email, timeout=120)
-    job = requests.get(f"{system.gateway_url}/jobs/{response.json()['job_id']}", headers=headers, timeout=10).json()
+    status_url = f"{system.gateway_url}/jobs/{response.json()['job_id']}"
+    job = requests.get(status_url, headers=headers, timeout=10).json()
     deadline = time.monotonic() + SETTLE_SECONDS
     while "notified" not in job["steps"] and time.monotonic() < deadline:
         time.sleep(0.2)
-        job = requests.get(f"{system.gateway_url}/jobs/{job['job_id']}", headers=headers, timeout=10).json()
+        job = requests.get(status_url, headers=headers, timeout=10).json()
     assert set(job["steps"]) == {"uploaded", "picked_up", "fetched", "converted", "stored", "notified"}
     mp3 = requests.get(f"{system.gateway_url}/download", params={"fid": job["mp3_fid"]}, headers=headers,
                        timeout=30).content
