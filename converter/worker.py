@@ -16,6 +16,9 @@ SOURCE_LOST_REASON = "The uploaded file was lost before it could be converted."
 # dead-lettered conversions are mp3_messages_handled_total{queue="video"}, counted by the consumer.
 CONVERSIONS = Counter("mp3_conversions_total", "Conversions finished, by outcome and the reason of a failure.",
                       ["outcome", "reason"])
+metrics.start_at_zero(CONVERSIONS, {"outcome": jobs.DONE, "reason": ""},
+                      *({"outcome": jobs.FAILED, "reason": reason}
+                        for reason in (media.MediaError.code, media.TooLong.code, "source_lost")))
 CONVERSION_SPEED = Histogram("mp3_conversion_speed_ratio",
                              "Seconds of media converted per second of ffmpeg's wall time.",
                              buckets=metrics.SPEED_BUCKETS)

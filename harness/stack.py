@@ -26,6 +26,8 @@ class Stack:
     mysql_port: int
     mongo_port: int
     smtp_port: int
+    # RabbitMQ's own Prometheus endpoint (its rabbitmq_prometheus plugin): queue depths.
+    rabbitmq_prometheus_port: int = 15692
     mail_dir: Path = REPO / ".stack" / "mail"
 
     @classmethod
@@ -35,6 +37,7 @@ class Stack:
             mysql_port=int(environ.get("MYSQL_PORT", 3306)),
             mongo_port=int(environ.get("MONGO_PORT", 27017)),
             smtp_port=int(environ.get("SMTP_PORT", 1025)),
+            rabbitmq_prometheus_port=int(environ.get("RABBITMQ_PROMETHEUS_PORT", 15692)),
         )
 
     def amqp_url(self, vhost: str) -> str:

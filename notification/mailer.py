@@ -7,11 +7,14 @@ import time
 
 from prometheus_client import Counter
 
+from mp3common import metrics
+
 logger = logging.getLogger(__name__)
 
 EMAILS_SENT = Counter("mp3_emails_sent_total", "Emails the mail server accepted.")
 # outage: the server was unreachable or answered 4xx (the email is tried again); refused: 5xx.
 EMAILS_FAILED = Counter("mp3_emails_failed_total", "Attempts to send an email that failed, by reason.", ["reason"])
+metrics.start_at_zero(EMAILS_FAILED, {"reason": "outage"}, {"reason": "refused"})
 SMTP_OUTAGE = Counter("mp3_smtp_outage_seconds_total",
                       "Time from a first failed attempt for an outage to the attempt that worked, or the last one.")
 

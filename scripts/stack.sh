@@ -12,7 +12,7 @@
 #        scripts/stack.sh mysql ARGS...         the mariadb client, as root, on the stack's socket
 #
 # Ports come from the same variables the tests read: RABBITMQ_PORT, MYSQL_PORT, MONGO_PORT,
-# SMTP_PORT. STACK_START_TIMEOUT bounds the wait for each server (seconds).
+# SMTP_PORT, and RABBITMQ_PROMETHEUS_PORT for RabbitMQ's own metrics. STACK_START_TIMEOUT bounds the wait for each server (seconds).
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,6 +23,7 @@ RABBITMQ_PORT="${RABBITMQ_PORT:-5672}"
 MYSQL_PORT="${MYSQL_PORT:-3306}"
 MONGO_PORT="${MONGO_PORT:-27017}"
 SMTP_PORT="${SMTP_PORT:-1025}"
+RABBITMQ_PROMETHEUS_PORT="${RABBITMQ_PROMETHEUS_PORT:-15692}"
 START_TIMEOUT="${STACK_START_TIMEOUT:-120}"
 STOP_TIMEOUT=60
 
@@ -229,8 +230,9 @@ rabbitmq_launch() {
     fi
     # Empty on purpose: it replaces /etc/rabbitmq/rabbitmq-env.conf.
     : >"$dir/rabbitmq-env.conf"
-    # No plugins: the management UI is not needed locally.
-    echo '[].' >"$dir/enabled_plugins"
+    # Only its Prometheus endpoint (queue depths for the metrics and alerts); the management UI is
+    # not needed locally.
+    echo '[rabbitmq_prometheus].' >"$dir/enabled_plugins"
     cat >"$dir/rabbitmq.conf" <<'EOF'
 # Written by scripts/stack.sh. The listener (127.0.0.1 and RABBITMQ_PORT) is set from the
 # environment. guest/guest may only log in over loopback, which is all this stack serves.
@@ -238,6 +240,7 @@ loopback_users.guest = true
 # The log goes to .stack/rabbitmq/log only, not a second time to the launch log.
 log.console = false
 EOF
+    printf 'prometheus.tcp.ip = 127.0.0.1\nprometheus.tcp.port = %s\n' "$RABBITMQ_PROMETHEUS_PORT" >>"$dir/rabbitmq.conf"
     (rabbitmq_env && cd "$dir" && launch rabbitmq "$RABBITMQ_BIN/rabbitmq-server")
 }
 

@@ -94,6 +94,8 @@ class Publisher:
         self._max_deliveries = max_deliveries
         self._connection = None
         self._channel = None
+        for counter in (metrics.MESSAGES_PUBLISHED, metrics.MESSAGES_CONFIRMED, metrics.MESSAGES_NACKED):
+            metrics.start_at_zero(counter, {"queue": messages.VIDEO_QUEUE}, {"queue": messages.MP3_QUEUE})
 
     def publish(self, queue, body):
         """Validate ``body`` against the queue's schema and publish it; raise PublishFailed."""
@@ -185,6 +187,9 @@ class Consumer:
         self._in_flight_lock = threading.Lock()
         self._idle = threading.Event()
         self._idle.set()
+        metrics.start_at_zero(metrics.MESSAGES_REDELIVERED, {"queue": queue})
+        metrics.start_at_zero(metrics.MESSAGES_HANDLED,
+                              *({"queue": queue, "outcome": outcome} for outcome in metrics.HANDLED_OUTCOMES))
 
     @property
     def should_stop(self):

@@ -67,6 +67,7 @@ MESSAGES_REDELIVERED = Counter("mp3_messages_redelivered_total",
 # invalid message; requeued: handed back unfinished at shutdown.
 MESSAGES_HANDLED = Counter("mp3_messages_handled_total", "Messages consumed, by how they were settled.",
                            ["queue", "outcome"])
+HANDLED_OUTCOMES = ("acked", "retried", "dead_lettered", "requeued")
 
 # GridFS: the bytes that moved, by bucket (mp3common.storage).
 GRIDFS_WRITTEN = Counter("mp3_gridfs_written_bytes_total", "Bytes written to GridFS.", ["bucket"])
@@ -96,6 +97,18 @@ def observe_job_steps(steps: dict, names: tuple[str, ...]) -> None:
             seconds = step_seconds(steps, start, end)
             if seconds is not None:
                 JOB_STEP_DURATION.labels(step=name).observe(seconds)
+
+
+def start_at_zero(counter, *label_sets: dict) -> None:
+    """Export ``counter`` with these labels from the start, at 0.
+
+    A labelled series appears only once something increments it, and a query over a series that
+    does not exist (a rate of failures before the first failure) returns nothing at all rather
+    than 0: dashboards show "no data" and an alert on a ratio cannot tell. Prometheus' own advice
+    is to initialise the label values that are known in advance.
+    """
+    for labels in label_sets:
+        counter.labels(**labels)
 
 
 def status_class(status: int) -> str:

@@ -1,10 +1,10 @@
 """Smoke tests of the local stack (scripts/stack.sh), with the real clients the services use.
 
 Each test proves one thing the scripts promise the services and the tests: the `auth` MySQL user
-may create its own test databases, mysql-init/ made the schema, and mail sent over SMTP lands
-in the Maildir. (What RabbitMQ and GridFS do is the servers' business; what our code does with
-them is tested in tests/common.) Every test cleans
-up what it made, under a name of its own, so it can run beside other tests on the same stack.
+may create its own test databases, mysql-init/ made the schema, mail sent over SMTP lands
+in the Maildir, and RabbitMQ serves its queue depths for Prometheus. (What RabbitMQ and GridFS
+do is the servers' business; what our code does with them is tested in tests/common.) Every
+test cleans up what it made, under a name of its own, so it can run beside other tests on the same stack.
 """
 import email
 import email.policy
@@ -15,9 +15,12 @@ import uuid
 from email.message import EmailMessage
 
 import MySQLdb
+import pika
 import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
 
-from harness.stack import Stack
+from harness.stack import Stack, fresh_vhost
 
 STACK = Stack.from_env()
 MYSQL_PORT, SMTP_PORT, MAIL_DIR = STACK.mysql_port, STACK.smtp_port, STACK.mail_dir
@@ -100,3 +103,32 @@ def test_email_sent_over_smtp_arrives_in_the_maildir():
         assert received.get_content() == f"Your MP3 is ready ({token}).\n"
     finally:
         mailbox.Maildir(MAIL_DIR, create=False).discard(key)
+
+
+def test_rabbitmq_serves_the_depth_of_each_queue_for_prometheus():
+    """Queue depth comes from RabbitMQ itself (rabbitmq_prometheus), per queue and vhost."""
+    with fresh_vhost(STACK, unique_name("metrics_")) as amqp_url:
+        vhost = amqp_url.rsplit("/", 1)[1]
+        connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+        try:
+            channel = connection.channel()
+            channel.queue_declare("video.dead", durable=True, arguments={"x-queue-type": "quorum"})
+            for n in range(2):
+                channel.basic_publish("", "video.dead", f"message {n}".encode())
+        finally:
+            connection.close()
+
+        def depth():
+            text = requests.get(f"http://127.0.0.1:{STACK.rabbitmq_prometheus_port}/metrics/per-object",
+                                timeout=10).text
+            return next((sample.value for family in text_string_to_metric_families(text)
+                         for sample in family.samples
+                         if sample.name == "rabbitmq_queue_messages"
+                         and sample.labels.get("vhost") == vhost and sample.labels.get("queue") == "video.dead"),
+                        None)
+
+        # The plugin serves statistics the broker collects every few seconds: wait for them.
+        deadline = time.monotonic() + 60
+        while depth() != 2 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert depth() == 2
