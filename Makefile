@@ -9,7 +9,7 @@ SHELL_SCRIPTS := scripts/*.sh bench/*.sh .ci/run
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-k smoke -x"`.
 PYTEST_ARGS ?=
 
-.PHONY: help lock deps venv browser lint stack-start stack-stop stack-status test compose-test run demo secrets bench
+.PHONY: help lock deps promtool venv browser lint stack-start stack-stop stack-status test compose-test run demo secrets bench
 
 help: ## List the targets with one line each
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -23,6 +23,9 @@ lock: venv ## Re-pin every service's requirements.txt from its requirements.in (
 
 deps: ## Install the missing system packages (apt, as root): RabbitMQ, MariaDB, ffmpeg, shellcheck, build headers
 	bash scripts/stack.sh deps
+
+promtool: ## Install promtool (Debian's prometheus package, apt, as root) for the alert and dashboard checks
+	bash scripts/promtool.sh
 
 venv: deps ## Create .venv from requirements-dev.txt (pip runs again only when requirements change)
 	bash scripts/venv.sh
@@ -46,7 +49,7 @@ stack-stop: ## Stop the local stack, leaving no process behind (the data stays i
 stack-status: ## Show which servers of the local stack are running and answering
 	bash scripts/stack.sh status
 
-test: lint stack-start browser ## Install what is missing, lint, start the stack and run the whole test suite
+test: lint promtool stack-start browser ## Install what is missing, lint, start the stack and run the whole test suite
 	$(VENV)/bin/pytest -q tests --ignore=tests/compose $(PYTEST_ARGS)
 
 compose-test: venv ## Prove `docker compose up` on stand-in images: health, the flow, a crash, a restart

@@ -7,6 +7,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from auth import accounts, db, errors, health, keys, tokens
 from auth.settings import Settings
+from mp3common import metrics
 
 # Register and login bodies are a few hundred bytes; refuse anything far larger with a 413.
 MAX_CONTENT_LENGTH = 64 * 1024
@@ -29,6 +30,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     tokens.init_app(app)
     # Before the blueprints: it decides which methods their routes answer (see mp3common.web).
     errors.init_app(app)
+    metrics.instrument_flask(app, settings.prometheus_multiproc_dir)
     app.register_blueprint(accounts.bp)
     app.register_blueprint(keys.bp)
     app.register_blueprint(health.bp)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import Blueprint, Response, request
 from werkzeug.exceptions import UnsupportedMediaType
 
 from auth import tokens, users
 from auth.errors import InvalidBody, InvalidCredentials
+
+logger = logging.getLogger(__name__)
 
 bp = Blueprint("accounts", __name__)
 
@@ -32,6 +36,8 @@ def login() -> Response:
         credentials.username or "", credentials.password or "", request.remote_addr
     )
     token = tokens.current_issuer().issue(user.id, user.email)
+    # By user id, never the email address: the line carries the gateway's request id.
+    logger.info("Issued a token to user %s", user.id)
     response = Response(token, status=200, mimetype="text/plain")
     # A bearer token must not be kept by caches along the way (RFC 6749, section 5.1).
     response.headers["Cache-Control"] = "no-store"

@@ -41,6 +41,8 @@ class Settings:
     max_login_failures_per_address: int
     # How many proxies in front of auth append to X-Forwarded-For: 1, the gateway, by default.
     trusted_proxy_count: int
+    # Under gunicorn, the directory its workers' metrics are added up from; None in one process.
+    prometheus_multiproc_dir: Path | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -82,6 +84,7 @@ class Settings:
             ),
             # 1: the gateway, which forwards /login and /register.
             trusted_proxy_count=env.trusted_proxy_count(default=1),
+            prometheus_multiproc_dir=env.prometheus_multiproc_dir(),
         )
         env.raise_if_problems(SettingsError, "auth")
         return settings

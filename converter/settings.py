@@ -38,6 +38,7 @@ class Settings:
     sweep_grace_seconds: int
     media_limits: media.Limits
     log_level: str
+    log_format: str
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -70,6 +71,7 @@ class Settings:
             ),
             media_limits=env.media_limits(),
             log_level=log_level,
+            log_format=env.log_format(),
         )
         env.raise_if_problems(SettingsError, "converter")
         return settings

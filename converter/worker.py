@@ -4,11 +4,26 @@ import logging
 import tempfile
 import time
 
-from mp3common import filenames, jobs, media, messages, storage
+from prometheus_client import Counter, Histogram
+
+from mp3common import filenames, jobs, media, messages, metrics, storage
 
 logger = logging.getLogger(__name__)
 
 SOURCE_LOST_REASON = "The uploaded file was lost before it could be converted."
+
+# done, or failed with the reason's code (unsupported_media, too_long, source_lost). Retried and
+# dead-lettered conversions are mp3_messages_handled_total{queue="video"}, counted by the consumer.
+CONVERSIONS = Counter("mp3_conversions_total", "Conversions finished, by outcome and the reason of a failure.",
+                      ["outcome", "reason"])
+metrics.start_at_zero(CONVERSIONS, {"outcome": jobs.DONE, "reason": ""},
+                      *({"outcome": jobs.FAILED, "reason": reason}
+                        for reason in (media.MediaError.code, media.TooLong.code, "source_lost")))
+CONVERSION_SPEED = Histogram("mp3_conversion_speed_ratio",
+                             "Seconds of media converted per second of ffmpeg's wall time.",
+                             buckets=metrics.SPEED_BUCKETS)
+# The steps between the job's timestamps that the converter finishes (mp3common.metrics.JOB_STEPS).
+CONVERTER_STEPS = ("queue_wait", "fetch", "convert", "store")
 
 
 class ProgressThrottle:
@@ -72,10 +87,10 @@ class ConversionWorker:
         try:
             mp3_fid = job["mp3_fid"] or self._convert(job)
         except media.MediaError as error:
-            self._fail(job, str(error))
+            self._fail(job, str(error), error.code)
             return
         except storage.FileNotFound:
-            self._fail(job, SOURCE_LOST_REASON)
+            self._fail(job, SOURCE_LOST_REASON, "source_lost")
             return
         except jobs.JobNotFound:
             logger.info("job %s was deleted while converting; discarding it", job_id)
@@ -84,6 +99,7 @@ class ConversionWorker:
         # The job is done before it is announced, so the user who follows the email's link
         # never finds it still converting.
         self._jobs.mark_done(job_id)
+        CONVERSIONS.labels(outcome=jobs.DONE, reason="").inc()
         self._announce({**job, "state": jobs.DONE, "mp3_fid": mp3_fid})
         # After the announcement, so the email does not wait for it: on FerretDB a GridFS delete
         # reads the whole bucket (21 s for a 400 MB video, bench/). A crash before this line
@@ -108,6 +124,7 @@ class ConversionWorker:
         ):
             self._videos.copy_to(job["video_fid"], video_file)
             video_file.flush()
+            self._jobs.mark_fetched(job_id)
             media.extract_mp3(
                 video_file.name,
                 mp3_file.name,
@@ -134,9 +151,11 @@ class ConversionWorker:
             # Another delivery of the same job stored its MP3 first; keep one copy only.
             logger.info("job %s already has mp3 %s; deleting the duplicate", job_id, stored["mp3_fid"])
             self._mp3s.delete(mp3_fid)
-        return stored["mp3_fid"]
+            return stored["mp3_fid"]
+        _observe_conversion(stored)
+        return mp3_fid
 
-    def _fail(self, job, reason):
+    def _fail(self, job, reason, reason_code):
         """A problem with the file itself: record it and tell the user; retrying would not help."""
         failed = self._jobs.mark_failed(job["_id"], reason)
         self._videos.delete(job["video_fid"])
@@ -147,8 +166,19 @@ class ConversionWorker:
             logger.info("job %s was finished by another delivery; not failing it", job["_id"])
             return
         logger.info("job %s failed: %s", job["_id"], reason)
+        CONVERSIONS.labels(outcome=jobs.FAILED, reason=reason_code).inc()
         self._announce(failed)
 
     def _announce(self, job):
         """Publish the `mp3` message for a finished job; the notification service reads the result from the job."""
         self._publisher.publish(messages.MP3_QUEUE, messages.job_message(job["_id"], job["correlation_id"]))
+
+
+def _observe_conversion(job):
+    """Feed the step histograms and the speed from the timestamps of a job whose MP3 is stored."""
+    steps = job.get("steps") or {}
+    metrics.observe_job_steps(steps, CONVERTER_STEPS)
+    convert_seconds = metrics.step_seconds(steps, "fetched", "converted")
+    media_seconds = (job.get("media") or {}).get("duration_seconds")
+    if convert_seconds and media_seconds:
+        CONVERSION_SPEED.observe(media_seconds / convert_seconds)

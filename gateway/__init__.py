@@ -8,7 +8,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from gateway import accounts, downloads, errors, health, jobs, openapi, page, services, uploads
 from gateway.settings import Settings
 from gateway.spooling import SpoolingRequest
-from mp3common import logs
+from mp3common import logs, metrics
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -21,7 +21,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         # Started for real (wsgi.py): configure logging once, for this process. Tests pass their
         # own settings and keep pytest's log capture.
         settings = Settings.from_env()
-        logs.configure("gateway", settings.log_level)
+        logs.configure("gateway", settings.log_level, settings.log_format)
     # The web page's files (gateway/web) are the app's static files; see page.py.
     app = Flask(__name__, static_folder=page.WEB_DIR, static_url_path=page.STATIC_URL_PATH)
     app.request_class = SpoolingRequest
@@ -38,6 +38,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     services.init_app(app, settings)
     # Before the blueprints: it decides which methods their routes answer (see mp3common.web).
     errors.init_app(app)
+    metrics.instrument_flask(app, settings.prometheus_multiproc_dir)
     for blueprint in (page.bp, accounts.bp, uploads.bp, downloads.bp, jobs.bp, health.bp, openapi.bp):
         app.register_blueprint(blueprint)
     return app

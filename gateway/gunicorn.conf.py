@@ -1,17 +1,20 @@
 """gunicorn settings for the gateway: `gunicorn -c gateway/gunicorn.conf.py gateway.wsgi:app`."""
 
+from mp3common import logs, metrics
 from mp3common.environment import server_settings
 
-# GUNICORN_BIND (or GATEWAY_PORT on loopback), GUNICORN_WORKERS, GUNICORN_THREADS and LOG_LEVEL.
-server = server_settings("GATEWAY_PORT", 8080, default_workers=2, default_threads=4)
-bind = server.bind
+# GUNICORN_BIND (or GATEWAY_PORT on loopback), GUNICORN_WORKERS, GUNICORN_THREADS, LOG_LEVEL,
+# LOG_FORMAT and PROMETHEUS_MULTIPROC_DIR. Not named `server`: gunicorn passes its hooks an
+# argument of that name.
+settings = server_settings("GATEWAY_PORT", 8080, default_workers=2, default_threads=4)
+bind = settings.bind
 
 # Threads rather than more processes: a request spends most of its time waiting (on a slow
 # upload, GridFS, ffprobe, the broker), and the threads of a worker share its MongoClient.
 # pika is not thread-safe, so each thread gets a Publisher of its own (gateway/services.py).
 worker_class = "gthread"
-workers = server.workers
-threads = server.threads
+workers = settings.workers
+threads = settings.threads
 
 # A 2 GB upload on a slow link takes minutes. With gthread a worker's main loop keeps reporting
 # to the arbiter while its threads serve requests, so `timeout` does not cut such an upload short;
@@ -32,12 +35,12 @@ max_requests_jitter = 2000
 # heartbeat on a slow disk can make a healthy worker look hung.
 worker_tmp_dir = "/dev/shm"
 
-# Access lines to stdout, gunicorn's own messages to stderr; the platform (docker, journald,
-# kubectl logs) collects both. The application's logs are configured in gateway.create_app().
-loglevel = server.log_level.lower()
+# Everything to stdout, where the platform (docker, journald, kubectl logs) collects it, in one
+# format (LOG_FORMAT) with the application's lines (mp3common.logs), each with its request id.
+loglevel = settings.log_level.lower()
 accesslog = "-"
 errorlog = "-"
-# The request id on each access line matches the correlation id in the application's lines.
+logconfig_dict = logs.config_dict("gateway", settings.log_level, settings.log_format, gunicorn=True)
 access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms request_id=%({x-request-id}o)s'
 
 
@@ -50,3 +53,13 @@ def worker_exit(server, worker):
         from gateway import services
 
         services.close(app)
+
+
+def on_starting(server):
+    """Empty the metrics directory before the first worker starts (prometheus_client's multiprocess mode)."""
+    metrics.prepare_multiprocess_dir(settings.prometheus_multiproc_dir)
+
+
+def child_exit(server, worker):
+    """Mark a dead worker's metrics files so, as prometheus_client's multiprocess mode requires."""
+    metrics.mark_process_dead(worker.pid, settings.prometheus_multiproc_dir)

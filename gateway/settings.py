@@ -37,6 +37,7 @@ class Settings:
 
     environment: str
     log_level: str
+    log_format: str
     amqp_url: str = field(repr=False)  # may carry a password
     mongodb_uri: str = field(repr=False)  # may carry a password
     auth_url: str
@@ -57,6 +58,8 @@ class Settings:
     upload_rate_limit: RateLimit
     # How many proxies in front of the gateway append to X-Forwarded-For; 0 ignores the header.
     trusted_proxy_count: int
+    # Under gunicorn, the directory its workers' metrics are added up from; None in one process.
+    prometheus_multiproc_dir: Path | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -85,6 +88,7 @@ class Settings:
         settings = cls(
             environment=environment,
             log_level=log_level,
+            log_format=env.log_format(),
             amqp_url=env.amqp_url(),
             mongodb_uri=env.mongodb_uri(),
             auth_url=auth_url,
@@ -101,6 +105,7 @@ class Settings:
             register_rate_limit=read_rate_limit("REGISTER_RATE_LIMIT", "10/3600"),
             upload_rate_limit=read_rate_limit("UPLOAD_RATE_LIMIT", "60/3600"),
             trusted_proxy_count=env.trusted_proxy_count(default=0),
+            prometheus_multiproc_dir=env.prometheus_multiproc_dir(),
         )
         env.raise_if_problems(SettingsError, "gateway")
         return settings

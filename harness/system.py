@@ -49,15 +49,25 @@ def service_environment(*, amqp_url: str, mongo_uri: str, mysql_port: int, mysql
         "UPLOAD_RATE_LIMIT": "1000000/60",
         **overrides,
     }
-    # A GUNICORN_BIND from the caller's shell would move the servers off their ports.
+    # A GUNICORN_BIND from the caller's shell would move the servers off their ports, and a
+    # PROMETHEUS_MULTIPROC_DIR would make several servers add up their metrics in one directory.
     env.pop("GUNICORN_BIND", None)
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     return env
+
+
+def metrics_dir(log_dir: Path, name: str) -> Path:
+    """Where the gunicorn server ``name`` adds up its workers' metrics (PROMETHEUS_MULTIPROC_DIR)."""
+    return log_dir / f"{name}-metrics"
 
 
 def service_process(name: str, port: int, env: dict[str, str], log_dir: Path, *, module: str | None = None,
                     ready_path: str = "/healthz") -> ServiceProcess:
     """One service (``module``, by default ``name``) on ``port``; ready when ``ready_path`` answers 200."""
+    env = {**env, "HEALTH_PORT": str(port)}
+    if (module or name) in HTTP_SERVICES:
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir(log_dir, name))
     return ServiceProcess(
-        name=name, argv=service_argv(module or name, port), env={**env, "HEALTH_PORT": str(port)},
+        name=name, argv=service_argv(module or name, port), env=env,
         health_url=f"http://127.0.0.1:{port}{ready_path}", log_path=log_dir / f"{name}.log",
     )

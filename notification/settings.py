@@ -41,6 +41,7 @@ class Settings:
     download_link_secret: bytes = field(repr=False)
     download_link_ttl_seconds: int
     log_level: str
+    log_format: str
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -89,6 +90,7 @@ class Settings:
                 "DOWNLOAD_LINK_TTL_SECONDS", 7 * 24 * 3600, minimum=60, maximum=366 * 24 * 3600
             ),
             log_level=log_level,
+            log_format=env.log_format(),
         )
         env.raise_if_problems(SettingsError, "notification")
         return settings

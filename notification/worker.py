@@ -5,7 +5,7 @@ import logging
 import time
 from email.message import EmailMessage
 
-from mp3common import broker, filenames, jobs, links, messages
+from mp3common import broker, filenames, jobs, links, messages, metrics
 from notification import mailer
 
 logger = logging.getLogger(__name__)
@@ -91,8 +91,11 @@ class NotificationWorker:
         self._send(self.compose(job))
         # A crash between the send and this line means one duplicate email after redelivery;
         # SMTP offers no way to make the two one step, and a lost email would be worse.
-        if not self._jobs.mark_notified(job_id):
+        notified = self._jobs.mark_notified(job_id)
+        if notified is None:
             logger.warning("job %s was notified by another delivery at the same time", job_id)
+        else:
+            metrics.observe_job_steps(notified["steps"], ("notify",))
         logger.info("emailed the owner of job %s (%s)", job_id, job["state"])
 
     def compose(self, job):

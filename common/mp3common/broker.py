@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pika
 import pika.exceptions
 
-from mp3common import logs, messages
+from mp3common import logs, messages, metrics
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +103,8 @@ class Publisher:
         self._max_deliveries = max_deliveries
         self._connection = None
         self._channel = None
+        for counter in (metrics.MESSAGES_PUBLISHED, metrics.MESSAGES_CONFIRMED, metrics.MESSAGES_NACKED):
+            metrics.start_at_zero(counter, {"queue": messages.VIDEO_QUEUE}, {"queue": messages.MP3_QUEUE})
 
     def publish(self, queue, body):
         """Validate ``body`` against the queue's schema and publish it; raise PublishFailed."""
@@ -114,9 +116,12 @@ class Publisher:
         for attempt in (1, 2):
             try:
                 channel = self._open_channel()
+                metrics.MESSAGES_PUBLISHED.labels(queue=queue).inc()
                 channel.basic_publish("", queue, payload, properties, mandatory=True)
+                metrics.MESSAGES_CONFIRMED.labels(queue=queue).inc()
                 return
             except (pika.exceptions.UnroutableError, pika.exceptions.NackError) as error:
+                metrics.MESSAGES_NACKED.labels(queue=queue).inc()
                 raise PublishFailed(f"broker refused the message: {error!r}") from error
             except CONNECTION_ERRORS as error:
                 self.close()
@@ -195,6 +200,9 @@ class Consumer:
         self._in_flight_lock = threading.Lock()
         self._idle = threading.Event()
         self._idle.set()
+        metrics.start_at_zero(metrics.MESSAGES_REDELIVERED, {"queue": queue})
+        metrics.start_at_zero(metrics.MESSAGES_HANDLED,
+                              *({"queue": queue, "outcome": outcome} for outcome in metrics.HANDLED_OUTCOMES))
 
     @property
     def should_stop(self):
@@ -298,30 +306,38 @@ class Consumer:
         headers = properties.headers or {}
         attempt = int(headers.get("x-delivery-count", 0)) + 1
         logs.correlation_id.set(properties.correlation_id or "-")
+        if method.redelivered or attempt > 1:
+            metrics.MESSAGES_REDELIVERED.labels(queue=self.queue).inc()
         try:
             body = messages.decode(self.queue, raw_body)
             delivery = Delivery(attempt=attempt, redelivered=method.redelivered,
                                 correlation_id=body["correlation_id"])
             logs.correlation_id.set(delivery.correlation_id)
             self._call_through_outages(body, delivery)
+            outcome = "acked"
             settle = functools.partial(self._ack, channel, method.delivery_tag)
         except messages.InvalidMessage as error:
             logger.error("dead-lettering an invalid message: %s", error)
+            outcome = "dead_lettered"
             settle = functools.partial(self._dead_letter, channel, method.delivery_tag, properties, raw_body,
                                        str(error))
         except Exception as error:  # any failure here is retried, then dead-lettered
             if self.should_stop:
                 logger.info("handler interrupted by shutdown (%r); requeueing", error)
+                outcome = "requeued"
                 settle = functools.partial(self._requeue, channel, method.delivery_tag)
             elif attempt >= self.max_deliveries:
                 logger.exception("giving up after %d attempts; dead-lettering", attempt)
+                outcome = "dead_lettered"
                 settle = functools.partial(self._dead_letter, channel, method.delivery_tag, properties, raw_body,
                                            repr(error))
             else:
                 delay = backoff_seconds(attempt)
                 logger.warning("attempt %d failed (%r); retrying in %.1f s", attempt, error, delay, exc_info=True)
                 self._stopping.wait(delay)
+                outcome = "retried"
                 settle = functools.partial(self._requeue, channel, method.delivery_tag)
+        metrics.MESSAGES_HANDLED.labels(queue=self.queue, outcome=outcome).inc()
         # pika is not thread-safe: the ack must be sent from the connection's own thread. The
         # message counts as in flight until then, so a shutdown waits for the ack to go out.
         try:

@@ -15,6 +15,7 @@ from mp3common import media
 
 ENVIRONMENTS = ("development", "production")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("plain", "json")
 # More proxies than this in front of one service is a configuration mistake, not a topology.
 MAX_TRUSTED_PROXIES = 5
 
@@ -72,6 +73,10 @@ class EnvironmentReader:
             self.problems.append(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
         return level
 
+    def log_format(self) -> str:
+        """LOG_FORMAT: `plain` lines for people (the default) or `json`, one object a line, for log collectors."""
+        return self.choice("LOG_FORMAT", "plain", LOG_FORMATS)
+
     def amqp_url(self) -> str:
         """AMQP_URL: the RabbitMQ of the `video` and `mp3` queues."""
         return self.text("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
@@ -124,6 +129,11 @@ class EnvironmentReader:
         return self.secret_file("DOWNLOAD_LINK_SECRET_FILE", DEV_DOWNLOAD_LINK_SECRET_FILE,
                                 in_production=in_production, min_length=MIN_DOWNLOAD_LINK_SECRET_LENGTH)
 
+    def prometheus_multiproc_dir(self) -> Path | None:
+        """PROMETHEUS_MULTIPROC_DIR: where gunicorn's workers keep their metrics (mp3common.metrics)."""
+        value = self.text("PROMETHEUS_MULTIPROC_DIR", "")
+        return Path(value) if value else None
+
     def media_limits(self) -> media.Limits:
         """MAX_DURATION_SECONDS, MEDIA_CPU_SECONDS and MEDIA_MEMORY_BYTES: what one file may cost.
 
@@ -153,19 +163,31 @@ class ServerSettings:
     workers: int
     threads: int
     log_level: str
+    log_format: str
+    # Where the workers' metrics files go; emptied by the master before the first worker starts.
+    prometheus_multiproc_dir: Path
 
 
 def server_settings(port_variable: str, default_port: int, environ: Mapping[str, str] = os.environ,
                     default_workers: int = 2, default_threads: int = 1) -> ServerSettings:
-    """GUNICORN_BIND (or 127.0.0.1 and ``port_variable``), GUNICORN_WORKERS, GUNICORN_THREADS, LOG_LEVEL."""
+    """GUNICORN_BIND (or 127.0.0.1 and ``port_variable``), GUNICORN_WORKERS, GUNICORN_THREADS, LOG_LEVEL,
+    LOG_FORMAT and PROMETHEUS_MULTIPROC_DIR."""
     env = EnvironmentReader(environ)
     port = env.integer(port_variable, default_port, minimum=1, maximum=65535)
+    # prometheus_client reads it when it is imported, in every worker: it has to be in the
+    # environment the server starts with (the Dockerfile, the Procfile), not set from here.
+    multiproc_dir = env.prometheus_multiproc_dir()
+    if multiproc_dir is None:
+        env.problems.append("PROMETHEUS_MULTIPROC_DIR must name a directory of this server's own, where its "
+                            "workers' metrics are added up (e.g. /tmp/metrics)")
     settings = ServerSettings(
         # Loopback by default; a container sets GUNICORN_BIND=0.0.0.0:PORT to be reachable at all.
         bind=env.text("GUNICORN_BIND", f"127.0.0.1:{port}"),
         workers=env.integer("GUNICORN_WORKERS", default_workers, minimum=1, maximum=256),
         threads=env.integer("GUNICORN_THREADS", default_threads, minimum=1, maximum=256),
         log_level=env.log_level(),
+        log_format=env.log_format(),
+        prometheus_multiproc_dir=multiproc_dir or Path(),
     )
     env.raise_if_problems(ValueError, "gunicorn")
     return settings

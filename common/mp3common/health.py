@@ -1,12 +1,15 @@
-"""A tiny HTTP listener for the workers' liveness and readiness probes (/healthz, /readyz).
+"""A tiny HTTP listener for the workers' liveness and readiness probes (/healthz, /readyz) and
+their Prometheus metrics (/metrics).
 
 Workers have no web framework; the standard library's server on a daemon thread is enough for
-two GET routes that Kubernetes and docker compose poll.
+three GET routes that Kubernetes, docker compose and Prometheus poll.
 """
 import http.server
 import json
 import logging
 import threading
+
+from mp3common import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -29,13 +32,19 @@ def serve(port, is_ready, host="127.0.0.1"):
                     checks = {"checks": False}
                 ready = all(checks.values())
                 self._reply(200 if ready else 503, {"status": "ready" if ready else "not ready", "checks": checks})
+            elif self.path == "/metrics":
+                # A worker is one process: its default registry, process collector included.
+                self._send(200, metrics.exposition(), metrics.CONTENT_TYPE)
             else:
-                self._reply(404, {"error": {"code": "not_found", "message": "Only /healthz and /readyz exist here."}})
+                self._reply(404, {"error": {"code": "not_found",
+                                            "message": "Only /healthz, /readyz and /metrics exist here."}})
 
         def _reply(self, status, body):
-            payload = json.dumps(body).encode()
+            self._send(status, json.dumps(body).encode(), "application/json")
+
+        def _send(self, status, payload, content_type):
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)
@@ -47,5 +56,5 @@ def serve(port, is_ready, host="127.0.0.1"):
     server = http.server.ThreadingHTTPServer((host, port), HealthHandler)
     thread = threading.Thread(target=server.serve_forever, name="health", daemon=True)
     thread.start()
-    logger.info("health probes on http://%s:%d/healthz and /readyz", host, server.server_address[1])
+    logger.info("probes on http://%s:%d/healthz and /readyz, metrics on /metrics", host, server.server_address[1])
     return server

@@ -143,6 +143,10 @@ class Jobs:
     def set_progress(self, job_id, percent):
         self._update(job_id, {"state": CONVERTING}, {"progress": int(percent)})
 
+    def mark_fetched(self, job_id):
+        """Record that the converter has the video on its disk, about to be converted."""
+        self._update(job_id, {"state": CONVERTING}, {}, "fetched")
+
     def mark_converted(self, job_id):
         self._update(job_id, {"state": CONVERTING}, {}, "converted")
 
@@ -171,9 +175,8 @@ class Jobs:
         return self._update(job_id, {"state": {"$in": [QUEUED, CONVERTING]}}, {"state": FAILED, "error": reason})
 
     def mark_notified(self, job_id):
-        """Record the email as sent; False when it had been recorded already."""
-        updated = self._update(job_id, {"steps.notified": {"$exists": False}}, {}, "notified")
-        return updated is not None
+        """Record the email as sent and return the job; None when it had been recorded already."""
+        return self._update(job_id, {"steps.notified": {"$exists": False}}, {}, "notified")
 
     def mark_expired(self, job_id):
         """Record that the job's MP3 was removed at the end of its retention; the job stays done."""

@@ -16,7 +16,7 @@ def read_settings(settings_class, name):
         settings = settings_class.from_env()
     except ValueError as error:  # each service's SettingsError
         sys.exit(f"{name}: {error}")
-    logs.configure(name, settings.log_level)
+    logs.configure(name, settings.log_level, settings.log_format)
     return settings
 
 

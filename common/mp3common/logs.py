@@ -1,11 +1,22 @@
-"""Logging set up once per process, to stdout, with the job's correlation id on every line."""
+"""Logging set up once per process, to stdout, with the job's correlation id on every line.
+
+Two formats (LOG_FORMAT): `plain` lines for people, the default, and `json`, one object a line,
+for log collectors; both carry the same fields. The workers call ``configure``; the gunicorn
+servers hand ``config_dict`` to gunicorn (``logconfig_dict``), so that gunicorn's own lines
+come out in the same format as the application's.
+"""
 import contextvars
 import logging
-import sys
+import logging.config
 
 # Set by whoever starts work on a job (an upload request, a consumed message); every log record
 # emitted in that context carries it, so one grep follows a job through all four services.
 correlation_id = contextvars.ContextVar("correlation_id", default="-")
+
+PLAIN_FORMAT = "%(asctime)s %(levelname)s {service} [%(correlation_id)s] %(name)s: %(message)s"
+# The fields of a JSON line, renamed below to the names log collectors expect.
+JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(correlation_id)s %(message)s"
+JSON_RENAMED_FIELDS = {"asctime": "time", "levelname": "level", "name": "logger"}
 
 
 class CorrelationIdFilter(logging.Filter):
@@ -16,17 +27,65 @@ class CorrelationIdFilter(logging.Filter):
         return True
 
 
-def configure(service_name, level="INFO"):
-    """Send every log record of this process to stdout in one line format."""
-    handler = logging.StreamHandler(sys.stdout)
-    handler.addFilter(CorrelationIdFilter())
-    handler.setFormatter(
-        logging.Formatter(
-            f"%(asctime)s %(levelname)s {service_name} [%(correlation_id)s] %(name)s: %(message)s"
-        )
-    )
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    # pika logs every connection attempt at INFO; our own reconnect messages say what matters.
-    logging.getLogger("pika").setLevel(logging.WARNING)
+class AccessLogFilter(logging.Filter):
+    """Gives a gunicorn access line the request id of its response as the correlation id.
+
+    gunicorn writes the line after the request's context has ended; the id is still in the
+    response's X-Request-ID header, which is one of the line's atoms.
+    """
+
+    def filter(self, record):
+        atoms = record.args if isinstance(record.args, dict) else {}
+        record.correlation_id = atoms.get("{x-request-id}o") or "-"
+        return True
+
+
+def _formatter(service_name, log_format):
+    if log_format == "json":
+        return {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": JSON_FIELDS,
+            "rename_fields": JSON_RENAMED_FIELDS,
+            "static_fields": {"service": service_name},
+        }
+    return {"format": PLAIN_FORMAT.format(service=service_name)}
+
+
+def config_dict(service_name, level="INFO", log_format="plain", *, gunicorn=False):
+    """The logging configuration of a service, for logging.config.dictConfig or gunicorn's logconfig_dict.
+
+    With ``gunicorn``, gunicorn's error log joins the application's lines and its access log gets
+    a handler of its own, whose filter takes the correlation id from the response (AccessLogFilter).
+    """
+    config = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"service": _formatter(service_name, log_format)},
+        "filters": {"correlation_id": {"()": CorrelationIdFilter}, "access": {"()": AccessLogFilter}},
+        "handlers": {
+            "stdout": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stdout",
+                "formatter": "service",
+                "filters": ["correlation_id"],
+            },
+        },
+        "root": {"level": level, "handlers": ["stdout"]},
+        "loggers": {
+            # pika logs every connection attempt at INFO; our own reconnect messages say what matters.
+            "pika": {"level": "WARNING"},
+        },
+    }
+    if gunicorn:
+        config["handlers"]["access"] = {**config["handlers"]["stdout"], "filters": ["access"]}
+        config["loggers"].update({
+            # No handlers of their own: records propagate to the root's, so each line is written once.
+            "gunicorn.error": {"level": level, "handlers": [], "propagate": True},
+            "gunicorn.access": {"level": "INFO", "handlers": ["access"], "propagate": False},
+        })
+    return config
+
+
+def configure(service_name, level="INFO", log_format="plain"):
+    """Send every log record of this process to stdout, as plain lines or JSON objects."""
+    logging.config.dictConfig(config_dict(service_name, level, log_format))

@@ -12,7 +12,7 @@ import pymongo
 from bson import ObjectId
 from bson.errors import InvalidId
 
-from mp3common import mongo_compat
+from mp3common import metrics, mongo_compat
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +72,8 @@ class Bucket:
 
     def __init__(self, client, database_name):
         self._database = client[database_name]
+        self._bytes_written = metrics.GRIDFS_WRITTEN.labels(bucket=database_name)
+        self._bytes_read = metrics.GRIDFS_READ.labels(bucket=database_name)
         self._bucket = gridfs.GridFSBucket(self._database, chunk_size_bytes=CHUNK_SIZE)
         # The bucket's two collections, read directly by the sweep's queries below.
         self._files = self._database["fs.files"]
@@ -87,6 +89,7 @@ class Bucket:
             # GridIn leaves written chunks behind on error; abort() deletes them.
             _abort_quietly(upload)
             raise
+        self._bytes_written.inc(upload.length)
         return str(upload._id)
 
     def open(self, fid):
@@ -112,6 +115,7 @@ class Bucket:
             if n != expected:
                 raise gridfs.errors.CorruptGridFile(f"{stored._id}: chunk {expected} is missing")
             received += len(data)
+            self._bytes_read.inc(len(data))
             yield data
         if received != stored.length:
             raise gridfs.errors.CorruptGridFile(f"{stored._id}: {received} of {stored.length} bytes")

@@ -53,6 +53,8 @@ def error_response(status: int, code: str, message: str, headers: dict[str, str]
     """Build the one JSON error shape every service in the project answers with."""
     response = jsonify({"error": {"code": code, "message": message}})
     response.status_code = status
+    # For the metrics: a refusal is counted by its code, a short name from a fixed set.
+    g.error_code = code
     response.headers.update(headers or {})
     return response
 
@@ -115,7 +117,8 @@ def _http_exception(error: HTTPException) -> Response | HTTPException:
         return error
     # get_response() keeps headers such as Allow on a 405.
     response = error.get_response()
-    response.data = jsonify({"error": {"code": _snake_case(error.name), "message": error.description}}).get_data()
+    g.error_code = _snake_case(error.name)
+    response.data = jsonify({"error": {"code": g.error_code, "message": error.description}}).get_data()
     response.content_type = "application/json"
     return response
 

@@ -1,5 +1,6 @@
 """The real service: gunicorn with auth/gunicorn.conf.py, spoken to over HTTP."""
 
+import json
 import os
 import signal
 import socket
@@ -30,7 +31,8 @@ class AuthServer:
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.log_path = log_path
-        env = {**os.environ, **environ, "AUTH_PORT": str(port)}
+        env = {**os.environ, **environ, "AUTH_PORT": str(port),
+               "PROMETHEUS_MULTIPROC_DIR": str(log_path.parent / "auth-metrics")}
         env.pop("GUNICORN_BIND", None)  # it would override AUTH_PORT
         with open(log_path, "wb") as log:
             self.process = subprocess.Popen(
@@ -125,3 +127,20 @@ def test_the_logs_go_to_stdout_without_credentials(auth_server):
     assert "correct horse" not in log
     assert "ann@example.com" not in log
     assert token not in log
+
+
+def test_with_log_format_json_every_line_is_a_json_object_with_the_request_id(environ, tmp_path):
+    server = AuthServer({**environ, "LOG_FORMAT": "json"}, tmp_path / "auth.log")
+    try:
+        server.wait_until_healthy()
+        registered = requests.post(f"{server.url}/register", headers={"X-Request-ID": "json-req-1"},
+                                   json={"email": "jo@example.com", "password": "correct horse"}, timeout=10)
+        assert registered.status_code == 201
+    finally:
+        server.stop()
+
+    records = [json.loads(line) for line in server.log().splitlines()]
+    assert {record["service"] for record in records} == {"auth"}
+    request_lines = [record for record in records if record["correlation_id"] == "json-req-1"]
+    # The application's line and gunicorn's access line, both with the id the gateway would pass.
+    assert {record["logger"] for record in request_lines} == {"auth.users", "gunicorn.access"}

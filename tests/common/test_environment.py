@@ -26,7 +26,27 @@ def test_every_service_refuses_an_unknown_log_level_naming_it(environ, settings_
         settings_class.from_env({**environ, "LOG_LEVEL": "loud"})
 
 
+METRICS_DIR = {"PROMETHEUS_MULTIPROC_DIR": "/tmp/auth-metrics"}
+
+
 def test_gunicorn_takes_the_same_log_level_and_its_port_or_bind():
-    assert server_settings("AUTH_PORT", 8081, {"LOG_LEVEL": "debug", "AUTH_PORT": "9001"}).bind == "127.0.0.1:9001"
-    assert server_settings("AUTH_PORT", 8081, {"LOG_LEVEL": "debug"}).log_level == "DEBUG"
-    assert server_settings("AUTH_PORT", 8081, {"GUNICORN_BIND": "0.0.0.0:8081"}).bind == "0.0.0.0:8081"
+    assert server_settings("AUTH_PORT", 8081, {"LOG_LEVEL": "debug", "AUTH_PORT": "9001", **METRICS_DIR}).bind \
+        == "127.0.0.1:9001"
+    assert server_settings("AUTH_PORT", 8081, {"LOG_LEVEL": "debug", **METRICS_DIR}).log_level == "DEBUG"
+    assert server_settings("AUTH_PORT", 8081, {"GUNICORN_BIND": "0.0.0.0:8081", **METRICS_DIR}).bind == "0.0.0.0:8081"
+
+
+def test_gunicorn_refuses_to_start_without_a_directory_for_its_workers_metrics():
+    with pytest.raises(ValueError, match="PROMETHEUS_MULTIPROC_DIR must name a directory"):
+        server_settings("GATEWAY_PORT", 8080, {})
+
+
+@pytest.mark.parametrize("written, log_format", [(None, "plain"), ("json", "json")])
+def test_gunicorn_takes_the_log_format(written, log_format):
+    environ = {**METRICS_DIR, **({"LOG_FORMAT": written} if written else {})}
+    assert server_settings("GATEWAY_PORT", 8080, environ).log_format == log_format
+
+
+def test_an_unknown_log_format_is_refused_naming_it():
+    with pytest.raises(ValueError, match="LOG_FORMAT must be one of plain, json, got 'xml'"):
+        server_settings("GATEWAY_PORT", 8080, {**METRICS_DIR, "LOG_FORMAT": "xml"})

@@ -6,8 +6,9 @@
 # as they were, however the run ends), builds the compose v2 plugin from the Go module proxy
 # when no `docker compose` is installed, builds stand-in images for the third-party services
 # (tests/compose/standins, named as stand-ins), and then runs tests/compose with pytest: the
-# stack up and healthy, the README's flow, a converter killed mid-conversion, a restart of the
-# whole stack, and `down -v`.
+# stack up and healthy (with the observability profile's Prometheus), the README's flow, the
+# metrics in Prometheus, a converter killed mid-conversion, a restart of the whole stack, and
+# `down -v`.
 #
 # Big builds are kept in .cache/compose-test (git-ignored): Docker's data root with its images
 # and build cache, the compose plugin, Mailpit. A second run reuses them.
@@ -69,7 +70,7 @@ cleanup() {
     fi
     if [[ -n $dockerd_pid ]]; then
         # The test's own project only; a daemon that was already running keeps everything else.
-        docker compose --project-name mp3-compose-test -f docker-compose.yml \
+        docker compose --project-name mp3-compose-test --profile observability -f docker-compose.yml \
             -f tests/compose/docker-compose.standins.yml down --volumes --remove-orphans >/dev/null 2>&1
         log "stopping the Docker daemon it started (pid $dockerd_pid)"
         kill -TERM "$dockerd_pid" 2>/dev/null
@@ -173,6 +174,7 @@ build_standins() {
     build_base_image
     build_standin python mp3-standin/python:3.11 /etc/ssl/certs/ca-certificates.crt
     build_standin rabbitmq mp3-standin/rabbitmq:debian-3.10
+    build_standin prometheus mp3-standin/prometheus:debian-2.42
     build_standin mysql mp3-standin/mysql:mariadb-10.11
     # FerretDB as the local stack builds it (scripts/stack.sh), in .bin/ferretdb.
     scripts/stack.sh build-ferretdb

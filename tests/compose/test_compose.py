@@ -21,10 +21,16 @@ from tests.faults.conftest import make_raw_audio_video
 pytestmark = pytest.mark.timeout(900)
 
 PROJECT = "mp3-compose-test"
-COMPOSE = ["docker", "compose", "--project-name", PROJECT, "-f", "docker-compose.yml",
+# With the observability profile: Prometheus too, scraping everything else.
+COMPOSE = ["docker", "compose", "--project-name", PROJECT, "--profile", "observability", "-f", "docker-compose.yml",
            "-f", "tests/compose/docker-compose.standins.yml"]
 GATEWAY = "http://127.0.0.1:8080"
 MAILPIT = "http://127.0.0.1:8025"
+PROMETHEUS = "http://127.0.0.1:9090"
+DASHBOARD = REPO / "deploy" / "grafana" / "mp3-converter.json"
+SCRAPED_JOBS = {"gateway", "auth", "converter", "notification", "rabbitmq"}
+# Prometheus scrapes every 15 s, and a rate() needs two scrapes after the change.
+PROMETHEUS_WAIT_SECONDS = 120
 # Published by the override only, so the test can count blobs.
 MONGO = "mongodb://127.0.0.1:27117/"
 PASSWORD = "correct horse battery"
@@ -143,7 +149,7 @@ def test_every_service_is_up_and_healthy_and_the_secrets_were_written_once(stack
     by_service = {container["Service"]: container for container in containers()}
 
     assert set(by_service) == {"mongo", "rabbitmq", "mysql", "mailpit", "secrets", "auth", "gateway", "converter",
-                               "notification"}
+                               "notification", "prometheus"}
     for service, container in by_service.items():
         if service == "secrets":
             assert (container["State"], container["ExitCode"]) == ("exited", 0)
@@ -168,6 +174,60 @@ def test_the_readme_flow_gives_an_email_with_a_link_and_an_mp3_downloaded_both_w
         assert response.headers["Content-Type"] == "audio/mpeg"
         (tmp_path / f"{name}.mp3").write_bytes(response.content)
         assert_is_mp3_of(tmp_path / f"{name}.mp3", 3)
+
+
+def prometheus_query(expr):
+    """The result vector of an instant query; fails on an expression Prometheus refuses."""
+    response = requests.get(f"{PROMETHEUS}/api/v1/query", params={"query": expr}, timeout=30)
+    assert response.status_code == 200, (expr, response.text)
+    body = response.json()
+    assert body["status"] == "success", (expr, body)
+    return body["data"]["result"]
+
+
+def wait_for_query(expr, condition=bool):
+    """Query until ``condition(result)`` holds; return the result."""
+    deadline = time.monotonic() + PROMETHEUS_WAIT_SECONDS
+    while not condition(result := prometheus_query(expr)):
+        assert time.monotonic() < deadline, f"{expr} never gave what was expected: {result}"
+        time.sleep(2)
+    return result
+
+
+def counted(result):
+    """Whether a one-sample result is there and above zero."""
+    return bool(result) and float(result[0]["value"][1]) > 0
+
+
+def test_prometheus_scrapes_every_service_and_rabbitmq_and_every_target_is_up(stack):
+    deadline = time.monotonic() + PROMETHEUS_WAIT_SECONDS
+    while True:
+        targets = requests.get(f"{PROMETHEUS}/api/v1/targets", timeout=30).json()["data"]["activeTargets"]
+        health = {target["labels"]["job"]: target["health"] for target in targets}
+        if set(health.values()) == {"up"} or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert health == {job: "up" for job in SCRAPED_JOBS}, targets
+
+
+def test_prometheus_counts_the_tests_upload_and_every_dashboard_query_returns_data(user, finished_job):
+    assert finished_job["state"] == "done", finished_job
+    # One refusal, so that the panel of refused uploads has something to show.
+    refused = requests.post(f"{GATEWAY}/upload", headers=user.headers, files={"file": ("empty.mp4", b"")}, timeout=30)
+    assert refused.status_code == 422
+
+    # The README flow's upload, the only one accepted so far.
+    [uploads] = wait_for_query("sum(mp3_uploads_accepted_total)", counted)
+    assert float(uploads["value"][1]) == 1
+    wait_for_query('sum(mp3_uploads_refused_total{reason="empty_file"})', counted)
+    # Queue depth from RabbitMQ's own plugin, per queue.
+    queues = {sample["metric"]["queue"] for sample in wait_for_query("rabbitmq_queue_messages")}
+    assert {"video", "mp3", "video.dead", "mp3.dead"} <= queues
+
+    dashboard = json.loads(DASHBOARD.read_text())
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            assert wait_for_query(target["expr"]), (panel["title"], target["expr"])
 
 
 def test_a_converter_killed_mid_conversion_is_restarted_and_the_job_finishes_once(stack, tmp_path):

@@ -1,6 +1,7 @@
 """The user's story end to end, on the real stack with the four services as real processes:
 register, log in, upload, get the email, download the MP3."""
 import re
+import time
 import uuid
 
 import pytest
@@ -158,3 +159,36 @@ def test_one_request_id_follows_a_registration_and_a_login_through_the_gateway_i
     # The application's own line carries the id as its correlation id, and so does the access line.
     assert f"[{register_id}] auth.users: Registered user" in auth_log
     assert '"POST /login HTTP/1.1" 200' in auth_log and f"request_id={login_id}" in auth_log
+
+
+def test_one_correlation_id_follows_a_job_through_the_logs_of_all_four_services(system, mail, tmp_path):
+    """docs/architecture.md, "Follow one job": one grep for the id finds the job's whole path."""
+    email = f"follow-{uuid.uuid4().hex[:10]}@example.com"
+    correlation_id = f"follow-{uuid.uuid4().hex[:12]}"
+    traced = {"X-Request-ID": correlation_id}
+    assert requests.post(f"{system.gateway_url}/register", json={"email": email, "password": "a long password"},
+                         timeout=10).status_code == 201
+    # A client that sends its own id with each request follows its login and its upload with it.
+    token = requests.post(f"{system.gateway_url}/login", auth=(email, "a long password"), headers=traced,
+                          timeout=10).text.strip()
+    video = make_video(tmp_path / "followed.mp4", seconds=2)
+    with video.open("rb") as handle:
+        response = requests.post(f"{system.gateway_url}/upload", files={"file": handle},
+                                 headers={**traced, "Authorization": f"Bearer {token}"}, timeout=30)
+    assert response.status_code == 202, response.text
+    job_id = response.json()["job_id"]
+    mail.wait_for(email, timeout=120)
+
+    def lines_of(service, wanted):
+        # The one grep: every line whose correlation id field is the job's.
+        deadline = time.monotonic() + 30
+        while True:
+            lines = [line for line in system[service].log_lines() if f"[{correlation_id}]" in line]
+            if any(wanted in line for line in lines) or time.monotonic() > deadline:
+                return lines
+
+    for service, wanted in [("auth", "Issued a token"), ("gateway", f"queued job {job_id}"),
+                            ("converter", f"job {job_id} done"),
+                            ("notification", f"emailed the owner of job {job_id}")]:
+        lines = lines_of(service, wanted)
+        assert any(wanted in line for line in lines), (service, system[service].log_tail())

@@ -11,7 +11,8 @@ from tests.conftest import BIN, ServiceProcess, free_port
 def gateway_server(gateway_env, tmp_path):
     """gunicorn serving gateway.wsgi:app on a free port, bound through GUNICORN_BIND as in a container."""
     port = free_port()
-    env = {**os.environ, **gateway_env, "GUNICORN_BIND": f"127.0.0.1:{port}", "MAX_UPLOAD_BYTES": "1000000"}
+    env = {**os.environ, **gateway_env, "GUNICORN_BIND": f"127.0.0.1:{port}", "MAX_UPLOAD_BYTES": "1000000",
+           "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}
     server = ServiceProcess(
         name="gateway",
         argv=[str(BIN / "gunicorn"), "-c", "gateway/gunicorn.conf.py", "gateway.wsgi:app"],

@@ -74,7 +74,8 @@ def live_gateway(tmp_path_factory, stack, gateway_amqp_url, mongo_uri, mysql_dat
         **UNTHROTTLED,
     }
     services = [
-        ServiceProcess(name=name, argv=service_argv(name, port), env=env,
+        ServiceProcess(name=name, argv=service_argv(name, port),
+                       env={**env, "PROMETHEUS_MULTIPROC_DIR": str(logs / f"{name}-metrics")},
                        health_url=f"http://127.0.0.1:{port}/healthz", log_path=logs / f"{name}.log")
         for name, port in ports.items()
     ]

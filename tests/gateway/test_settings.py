@@ -110,6 +110,7 @@ def test_gunicorn_binds_loopback_unless_told_otherwise(monkeypatch, environ, bin
         monkeypatch.delenv(name, raising=False)
     for name, value in environ.items():
         monkeypatch.setenv(name, value)
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "/tmp/gateway-metrics")
 
     config = runpy.run_path(str(GUNICORN_CONF))
 

@@ -16,10 +16,12 @@ import uuid
 from email.message import EmailMessage
 
 import MySQLdb
+import pika
 import pytest
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
-from harness.stack import Stack
+from harness.stack import Stack, fresh_vhost
 
 STACK = Stack.from_env()
 MYSQL_PORT, SMTP_PORT, MAIL_DIR = STACK.mysql_port, STACK.smtp_port, STACK.mail_dir
@@ -111,8 +113,30 @@ def test_the_metrics_port_is_15692_by_default_and_moves_with_the_broker_port():
     assert chosen.rabbitmq_prometheus_port == 9419
 
 
-def test_rabbitmq_serves_prometheus_metrics_on_its_loopback_port():
-    response = requests.get(f"http://127.0.0.1:{STACK.rabbitmq_prometheus_port}/metrics", timeout=30)
+def test_rabbitmq_serves_the_depth_of_each_queue_for_prometheus():
+    """Queue depth comes from RabbitMQ itself (rabbitmq_prometheus), per queue and vhost."""
+    with fresh_vhost(STACK, unique_name("metrics_")) as amqp_url:
+        vhost = amqp_url.rsplit("/", 1)[1]
+        connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+        try:
+            channel = connection.channel()
+            channel.queue_declare("video.dead", durable=True, arguments={"x-queue-type": "quorum"})
+            for n in range(2):
+                channel.basic_publish("", "video.dead", f"message {n}".encode())
+        finally:
+            connection.close()
 
-    assert response.status_code == 200
-    assert "rabbitmq_identity_info" in response.text
+        def depth():
+            text = requests.get(f"http://127.0.0.1:{STACK.rabbitmq_prometheus_port}/metrics/per-object",
+                                timeout=10).text
+            return next((sample.value for family in text_string_to_metric_families(text)
+                         for sample in family.samples
+                         if sample.name == "rabbitmq_queue_messages"
+                         and sample.labels.get("vhost") == vhost and sample.labels.get("queue") == "video.dead"),
+                        None)
+
+        # The plugin serves statistics the broker collects every few seconds: wait for them.
+        deadline = time.monotonic() + 60
+        while depth() != 2 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert depth() == 2
