@@ -56,7 +56,7 @@ def render(helm, values_file=None, *set_args, check=True):
     result = helm(*args, check=check)
     if not check:
         return result
-    return [document for document in yaml.safe_load_all(result.stdout) if document]
+    return [document for document in yaml.load_all(result.stdout, Loader=yaml.CSafeLoader) if document]
 
 
 def _strict(schema):
@@ -82,14 +82,17 @@ class KubernetesSchemas:
         # Written as strings or numbers in manifests; the API server converts both.
         definitions["io.k8s.apimachinery.pkg.util.intstr.IntOrString"] = {"type": ["string", "integer"]}
         definitions["io.k8s.apimachinery.pkg.api.resource.Quantity"] = {"type": ["string", "number"]}
+        self.definitions = definitions
         self.validators = {}
+        self.kinds = {}
         for name, definition in definitions.items():
             for gvk in definition.get("x-kubernetes-group-version-kind", []):
                 api_version = f"{gvk['group']}/{gvk['version']}" if gvk["group"] else gvk["version"]
-                schema = {"$ref": f"#/definitions/{name}", "definitions": definitions}
-                self.validators[(api_version, gvk["kind"])] = jsonschema.Draft4Validator(schema)
-        for crd_file in (CACHE / "schemas" / f"keda-{tool_version('KEDA_VERSION')}").glob("keda.sh_*.yaml"):
-            crd = yaml.safe_load(crd_file.read_text())
+                self.kinds[(api_version, gvk["kind"])] = name
+        # The two KEDA kinds the chart renders (the others' CRDs are large and never needed here).
+        keda_crds = CACHE / "schemas" / f"keda-{tool_version('KEDA_VERSION')}"
+        for crd_file in (keda_crds / "keda.sh_scaledobjects.yaml", keda_crds / "keda.sh_triggerauthentications.yaml"):
+            crd = yaml.load(crd_file.read_text(), Loader=yaml.CSafeLoader)
             for version in crd["spec"]["versions"]:
                 schema = _strict(copy.deepcopy(version["schema"]["openAPIV3Schema"]))
                 # metadata is checked by the API server's ObjectMeta, not by the CRD's schema.
@@ -100,6 +103,9 @@ class KubernetesSchemas:
     def problems(self, document):
         """What the API would refuse in ``document``, as readable lines (none when it is valid)."""
         key = (document.get("apiVersion"), document.get("kind"))
+        if key not in self.validators and key in self.kinds:
+            schema = {"$ref": f"#/definitions/{self.kinds[key]}", "definitions": self.definitions}
+            self.validators[key] = jsonschema.Draft4Validator(schema)
         validator = self.validators.get(key)
         if validator is None:
             return [f"{key}: no such kind in Kubernetes {tool_version('KUBERNETES_VERSION')} or KEDA"]
