@@ -74,15 +74,20 @@ build_kubernetes() {
             # tidy sees every build tag but "ignore", so the tools.go imports pin the whole graph.
             (cd "$module" && go mod tidy)
         fi
+        # One `go build` for all of them: each package they share is compiled once, and the links
+        # run side by side.
+        log "building ${missing[*]} $KUBERNETES_VERSION"
+        local started=$SECONDS out="$CACHE/kubernetes-build.tmp"
+        rm -rf "$out"
+        mkdir -p "$out"
+        (cd "$module" && go build -trimpath \
+            -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$KUBERNETES_VERSION" \
+            -o "$out/" "${missing[@]/#/k8s.io/kubernetes/cmd/}")
         for command in "${missing[@]}"; do
-            log "building $command $KUBERNETES_VERSION"
-            local started=$SECONDS
-            (cd "$module" && go build -trimpath \
-                -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$KUBERNETES_VERSION" \
-                -o "$BIN/$command-$KUBERNETES_VERSION.tmp" "k8s.io/kubernetes/cmd/$command")
-            mv "$BIN/$command-$KUBERNETES_VERSION.tmp" "$BIN/$command-$KUBERNETES_VERSION"
-            log "built $command in $((SECONDS - started)) s"
+            mv "$out/$command" "$BIN/$command-$KUBERNETES_VERSION"
         done
+        rmdir "$out"
+        log "built ${missing[*]} in $((SECONDS - started)) s"
     fi
     for command in "${commands[@]}"; do
         ln -sfn "$command-$KUBERNETES_VERSION" "$BIN/$command"
@@ -92,7 +97,10 @@ build_kubernetes() {
 # KEDA's go.mod has replace directives, so `go install` refuses it too: its two commands are
 # built where the module lies, in a writable copy. The CRDs come from the same copy.
 build_keda() {
-    local module="$SRC/keda-$KEDA_VERSION" command
+    local module="$SRC/keda-$KEDA_VERSION" command lock
+    # One build at a time: a second caller waits for the first and then finds the binaries.
+    exec {lock}>"$CACHE/keda.lock"
+    flock "$lock"
     if [[ ! -d "$module" ]]; then
         local downloaded
         downloaded="$(go mod download -json "github.com/kedacore/keda/v2@$KEDA_VERSION" |
@@ -102,6 +110,7 @@ build_keda() {
         mv "$module.tmp" "$module"
     fi
     for command in operator adapter; do
+        ln -sfn "keda-$command-$KEDA_VERSION" "$BIN/keda-$command"
         [[ -x "$BIN/keda-$command-$KEDA_VERSION" ]] && continue
         log "building keda $command $KEDA_VERSION"
         local started=$SECONDS
@@ -116,6 +125,7 @@ build_keda() {
 # CoreDNS from scripts/k8s/coredns/main.go (only the plugins our Corefile uses), and the pod
 # sandbox's pause process from scripts/k8s/pause: both are static binaries for FROM-scratch images.
 build_coredns() {
+    ln -sfn "coredns-$COREDNS_VERSION" "$BIN/coredns"
     [[ -x "$BIN/coredns-$COREDNS_VERSION" ]] && return 0
     local module="$SRC/coredns-$COREDNS_VERSION"
     mkdir -p "$module"
