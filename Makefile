@@ -5,7 +5,7 @@ SHELL := /bin/bash
 
 VENV := .venv
 # What shellcheck reads; ruff finds the Python files itself (pyproject.toml).
-SHELL_SCRIPTS := scripts/*.sh bench/*.sh .ci/run
+SHELL_SCRIPTS := scripts/*.sh scripts/k8s/*.sh bench/*.sh tests/compose/standins/build.sh .ci/run
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-k smoke -x"`.
 PYTEST_ARGS ?=
 
@@ -49,8 +49,10 @@ stack-stop: ## Stop the local stack, leaving no process behind (the data stays i
 stack-status: ## Show which servers of the local stack are running and answering
 	bash scripts/stack.sh status
 
+# tests/k8s/test_chart.py is in it (helm lint and the rendered manifests, no cluster); the
+# cluster's own tests (tests/k8s/cluster) need a running cluster.
 test: lint promtool stack-start browser ## Install what is missing, lint, start the stack and run the whole test suite
-	$(VENV)/bin/pytest -q tests --ignore=tests/compose $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -q tests --ignore=tests/compose --ignore=tests/k8s/cluster $(PYTEST_ARGS)
 
 compose-test: venv ## Prove `docker compose up` on stand-in images: health, the flow, a crash, a restart
 	bash tests/compose/run.sh $(PYTEST_ARGS)

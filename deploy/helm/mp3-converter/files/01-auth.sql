@@ -1,0 +1,1 @@
+../../../../mysql-init/01-auth.sql
