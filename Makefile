@@ -5,11 +5,11 @@ SHELL := /bin/bash
 
 VENV := .venv
 # What shellcheck reads; ruff finds the Python files itself (pyproject.toml).
-SHELL_SCRIPTS := scripts/*.sh scripts/k8s/*.sh bench/*.sh tests/compose/standins/build.sh .ci/run
+SHELL_SCRIPTS := scripts/*.sh scripts/k8s/*.sh bench/*.sh tests/k8s/run.sh tests/compose/standins/build.sh .ci/run
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-k smoke -x"`.
 PYTEST_ARGS ?=
 
-.PHONY: help lock deps venv lint stack-start stack-stop stack-status test compose-test run demo secrets bench
+.PHONY: help lock deps venv lint stack-start stack-stop stack-status test compose-test k8s-test run demo secrets bench
 
 help: ## List the targets with one line each
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -50,6 +50,9 @@ test: lint stack-start ## Install what is missing, lint, start the stack and run
 
 compose-test: venv ## Prove `docker compose up` on stand-in images: health, the flow, a crash, a restart
 	bash tests/compose/run.sh $(PYTEST_ARGS)
+
+k8s-test: venv ## Install the Helm chart on a single-node cluster built here: the flow, KEDA scaling, upgrade, uninstall
+	bash tests/k8s/run.sh $(PYTEST_ARGS)
 
 run: ## Run the four services on the local stack (scripts/run.sh)
 	bash scripts/run.sh
