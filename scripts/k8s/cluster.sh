@@ -232,6 +232,11 @@ start_control_plane() {
 
 start_node() {
     mkdir -p "$STATE/kubelet"
+    # The kubelet creates the pods' cgroups under its cgroupRoot, which must exist in each hierarchy.
+    local controller
+    for controller in /sys/fs/cgroup/*/; do
+        mkdir -p "$controller$CGROUP_ROOT"
+    done
     cat >"$STATE/kubelet.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
@@ -302,6 +307,8 @@ up() {
     start_containerd
     start_control_plane
     start_node
+    # The pause and CoreDNS images first: nothing can be pulled (scripts/k8s/images.sh build made them).
+    "$ROOT/scripts/k8s/images.sh" import
     start_dns
     log "cluster up in $((SECONDS - started)) s; KUBECONFIG=$KUBECONFIG"
 }

@@ -108,7 +108,6 @@ log "images ready in $((SECONDS - step)) s"
 step=$SECONDS
 cluster_started=yes
 scripts/k8s/cluster.sh up
-scripts/k8s/images.sh import
 log "cluster up with the images in $((SECONDS - step)) s"
 step=$SECONDS
 install_keda
