@@ -5,14 +5,14 @@ SHELL := /bin/bash
 
 VENV := .venv
 # What shellcheck reads; ruff finds the Python files itself (pyproject.toml).
-SHELL_SCRIPTS := scripts/*.sh scripts/k8s/*.sh bench/*.sh tests/compose/standins/build.sh .ci/run
+SHELL_SCRIPTS := scripts/*.sh scripts/k8s/*.sh bench/*.sh tests/k8s/run.sh tests/compose/standins/build.sh .ci/run
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-k smoke -x"`.
 PYTEST_ARGS ?=
 
-.PHONY: help lock deps promtool venv browser lint stack-start stack-stop stack-status test compose-test run demo secrets bench
+.PHONY: help lock deps promtool venv browser lint stack-start stack-stop stack-status test compose-test k8s-test run demo secrets bench
 
 help: ## List the targets with one line each
-	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
+	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
 		awk 'BEGIN {FS = ":.*## "} {printf "  %-13s %s\n", $$1, $$2}'
 
 lock: venv ## Re-pin every service's requirements.txt from its requirements.in (pip-compile)
@@ -56,6 +56,9 @@ test: lint promtool stack-start browser ## Install what is missing, lint, start 
 
 compose-test: venv ## Prove `docker compose up` on stand-in images: health, the flow, a crash, a restart
 	bash tests/compose/run.sh $(PYTEST_ARGS)
+
+k8s-test: venv ## Install the Helm chart on a single-node cluster built here (work in progress: not yet run whole, see issue 15)
+	bash tests/k8s/run.sh $(PYTEST_ARGS)
 
 run: ## Run the four services on the local stack (scripts/run.sh)
 	bash scripts/run.sh
