@@ -27,7 +27,7 @@ def readyz():
         "mongodb": _passes("mongodb", lambda: storage.ping(services.mongo_client())),
         "broker": _passes("broker", lambda: services.publisher().check()),
         # Served from the cached key set while it is fresh: what matters is that tokens can be checked.
-        "jwks": _passes("jwks", lambda: services.jwks_client().get_signing_keys()),
+        "jwks": _passes("jwks", lambda: services.token_verifier().keys.get_signing_keys()),
     }
     ready = all(checks.values())
     return {"status": "ready" if ready else "not ready", "checks": checks}, 200 if ready else 503

@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 import threading
 
-import jwt
 from flask import Flask, current_app
 
+from gateway import tokens
 from gateway.counters import Counters
 from gateway.settings import Settings
 from mp3common import broker, storage
@@ -23,8 +23,6 @@ from mp3common.jobs import Jobs
 logger = logging.getLogger(__name__)
 
 EXTENSION_NAME = "gateway.services"
-JWKS_CACHE_SECONDS = 300
-JWKS_TIMEOUT_SECONDS = 5
 
 
 class Services:
@@ -38,7 +36,7 @@ class Services:
         self._videos: storage.Bucket | None = None
         self._mp3s: storage.Bucket | None = None
         self._rate_limit_counters: Counters | None = None
-        self._jwks_client: jwt.PyJWKClient | None = None
+        self._token_verifier: tokens.Verifier | None = None
         self._thread_local = threading.local()
         # Every Publisher handed out, so close() can reach those of other threads at exit.
         self._publishers: list[broker.Publisher] = []
@@ -89,21 +87,13 @@ class Services:
                 self._publishers.append(publisher)
         return publisher
 
-    def jwks_client(self) -> jwt.PyJWKClient:
+    def token_verifier(self) -> tokens.Verifier:
+        # Locked: one per process, so that every thread shares its key set and accepted tokens.
         with self._lock:
-            if self._jwks_client is None:
-                # The key *set* is cached for JWKS_CACHE_SECONDS and fetched again when a token
-                # names a key it lacks, which is how a rotated key is picked up. Single keys are
-                # not cached beyond that (cache_keys=False): with cache_keys=True a key that auth
-                # withdraws would keep verifying in this process until it restarts.
-                self._jwks_client = jwt.PyJWKClient(
-                    self._settings.jwks_url,
-                    cache_keys=False,
-                    cache_jwk_set=True,
-                    lifespan=JWKS_CACHE_SECONDS,
-                    timeout=JWKS_TIMEOUT_SECONDS,
-                )
-            return self._jwks_client
+            if self._token_verifier is None:
+                settings = self._settings
+                self._token_verifier = tokens.Verifier(settings.jwks_url, settings.jwt_issuer, settings.jwt_audience)
+            return self._token_verifier
 
     def close(self) -> None:
         """Close every connection; only for a process (or a test) that has finished its requests."""
@@ -150,8 +140,8 @@ def publisher() -> broker.Publisher:
     return _services().publisher()
 
 
-def jwks_client() -> jwt.PyJWKClient:
-    return _services().jwks_client()
+def token_verifier() -> tokens.Verifier:
+    return _services().token_verifier()
 
 
 def close(app: Flask) -> None:

@@ -4,11 +4,13 @@ import base64
 import hashlib
 import hmac
 import json
+import time
 
 import jwt
 import pytest
 
-from tests.gateway.conftest import Signer, b64url
+from gateway import tokens
+from tests.gateway.conftest import AUDIENCE, ISSUER, JWKS_PATH, Signer, b64url
 
 # Every route that needs a bearer token (download also takes a signed link instead).
 PROTECTED = [
@@ -140,3 +142,99 @@ def test_when_auth_keys_cannot_be_fetched_the_answer_is_503_not_401(make_app, cl
 
     assert response.status_code == 503
     assert response.json["error"]["code"] == "auth_unavailable"
+
+
+# The accepted-token cache (gateway/tokens.py Verifier): a token is checked once, and a cached
+# one is still refused the moment it expires or its key is withdrawn.
+
+@pytest.fixture
+def checks(monkeypatch):
+    """Count the full signature-and-claims checks (tokens.check) the gateway makes."""
+    counted = []
+    real_check = tokens.check
+
+    def counting_check(token, *args):
+        counted.append(token)
+        return real_check(token, *args)
+
+    monkeypatch.setattr(tokens, "check", counting_check)
+    return counted
+
+
+def test_an_accepted_token_is_checked_once_then_taken_from_the_cache(client, user, checks):
+    for _ in range(5):
+        assert client.get("/jobs", headers=user.headers).status_code == 200
+
+    assert checks == [user.token]
+
+
+def test_a_cached_token_is_refused_as_expired_the_moment_its_lifetime_ends(client, signer, user):
+    # Valid for about two more seconds, the gateway's leeway included.
+    expires_at = int(time.time()) - tokens.LEEWAY_SECONDS + 2
+    token = signer.token(user.id, user.email, iat=expires_at - 3600, exp=expires_at)
+    headers = {"Authorization": "Bearer " + token}
+    assert client.get("/jobs", headers=headers).status_code == 200
+    # Past the moment PyJWT itself refuses it: exp plus the leeway.
+    while time.time() <= expires_at + tokens.LEEWAY_SECONDS:
+        time.sleep(0.05)
+
+    response = client.get("/jobs", headers=headers)
+
+    assert response.status_code == 401
+    assert response.json["error"]["code"] == "token_expired"
+
+
+def test_a_cached_token_is_refused_once_a_rotation_withdraws_its_key(client, auth_server, published_keys, user):
+    assert client.get("/jobs", headers=user.headers).status_code == 200
+    # auth rotates and stops publishing the old key; a token of the new key makes the gateway
+    # fetch the key set again.
+    rotated = Signer()
+    published_keys[:] = [rotated]
+    new_headers = {"Authorization": "Bearer " + rotated.token(user.id, user.email)}
+    assert client.get("/jobs", headers=new_headers).status_code == 200
+
+    response = client.get("/jobs", headers=user.headers)
+
+    assert response.status_code == 401
+    assert response.json["error"]["code"] == "invalid_token"
+
+
+def test_a_cached_token_is_checked_again_when_the_key_set_is_due_to_be_fetched(auth_server, published_keys, signer,
+                                                                               user):
+    verifier = tokens.Verifier(auth_server.url + JWKS_PATH, ISSUER, AUDIENCE, key_set_lifespan=1)
+    assert verifier.verify(user.token).id == user.id
+    published_keys[:] = [Signer()]
+    fetches = auth_server.jwks_fetches
+    # The key set is stale after its lifespan (PyJWKClient measures it on the monotonic clock).
+    stale_at = time.monotonic() + 1
+    while time.monotonic() <= stale_at:
+        time.sleep(0.05)
+
+    with pytest.raises(tokens.InvalidToken):
+        verifier.verify(user.token)
+    assert auth_server.jwks_fetches > fetches
+
+
+def test_the_cache_keeps_at_most_its_size_of_tokens(auth_server, signer, user, checks):
+    verifier = tokens.Verifier(auth_server.url + JWKS_PATH, ISSUER, AUDIENCE, max_tokens=2)
+    first, second, third = (signer.token(user.id, user.email, lifetime=3600 + n) for n in range(3))
+    for token in (first, second, third, third, second):
+        verifier.verify(token)
+    assert checks == [first, second, third]
+
+    verifier.verify(first)  # the least recently used one was dropped for the third
+
+    assert checks == [first, second, third, first]
+
+
+def test_a_token_is_kept_no_longer_than_its_lifetime(auth_server, signer, user, checks):
+    now = [time.time()]
+    verifier = tokens.Verifier(auth_server.url + JWKS_PATH, ISSUER, AUDIENCE, clock=lambda: now[0])
+    verifier.verify(user.token)
+    verifier.verify(user.token)
+    assert len(checks) == 1
+
+    now[0] += 3600 + tokens.LEEWAY_SECONDS  # the cache's clock moves past the token's exp
+
+    verifier.verify(user.token)  # checked again (and, on the real clock, still valid)
+    assert len(checks) == 2
