@@ -122,21 +122,23 @@ def _store_section(store):
         return out
     out += [_table(
         ["GridFS write (MB/s)", "GridFS read, 1 file stored (MB/s)",
-         f"GridFS read, {store.files_in_full_bucket} files stored (MB/s)", "lookups/s by `_id`",
+         f"GridFS read, {store.files_in_full_bucket} files stored (MB/s)",
+         f"GridFS delete of one, {store.files_in_full_bucket} stored (s)", "lookups/s by `_id`",
          "lookups/s by an indexed field", f"`$inc` on one counter by {store.concurrent_clients} clients",
-         f"claims of one job by {store.concurrent_clients} clients"],
+         f"conditional claims by {store.concurrent_clients} clients"],
         [[_number(store.write_mb_per_second, 1), _number(store.read_mb_per_second_one_file, 1),
-          _number(store.read_mb_per_second_full_bucket, 1), _number(store.lookups_per_second_by_id, 0),
+          _number(store.read_mb_per_second_full_bucket, 1), _number(store.delete_seconds_full_bucket, 2),
+          _number(store.lookups_per_second_by_id, 0),
           _number(store.lookups_per_second_by_indexed_field, 0),
           f"{store.increments_applied} of {store.increments_expected} applied",
           f"{store.claims_won} winners for {store.claims_expected} jobs"]]), "",
-        f"Files of {store.file_mb} MB of random bytes, written with mp3common.storage and read with its batched "
-        "reader (as the services move videos); a read is timed with the file alone in the bucket, then with "
-        f"{store.files_in_full_bucket - 1} more stored. Lookups: `find_one` from one client on a collection of "
-        f"{LOOKUP_DOCUMENTS:,} job-sized documents. The last two columns are lost updates: each client sends "
-        "its `$inc` at once, or races the others to move every queued document to claimed with "
-        "`find_one_and_update` (as converters claim a job); a server that applies each update atomically "
-        "applies them all and has one winner per job.", ""]
+        f"Files of {store.file_mb} MB of random bytes, written with mp3common.storage and read with its "
+        "batched reader (as the services move videos); a read is timed with the file alone in the bucket, "
+        f"then with {store.files_in_full_bucket - 1} more stored, and deleted from there. Lookups: `find_one` "
+        f"from one client on a collection of {LOOKUP_DOCUMENTS:,} job-sized documents. The last two columns "
+        "are lost updates: each client sends its `$inc` at once, or races the others to move every queued "
+        "document to claimed with `find_one_and_update` (as converters claim a job); a server that applies "
+        "each update atomically applies them all and has one winner per job.", ""]
     return out
 
 
@@ -290,7 +292,8 @@ def _gateway_section(gateway):
             f"The same wrk run on the gateway with metrics off (bench/gateway_without_metrics.py: "
             "`instrument_flask` a no-op, the same gunicorn config): "
             f"{_number(gateway.metrics_off_requests_per_second, 0)} req/s, p99 "
-            f"{_number(gateway.metrics_off_latency_p99_ms, 1)} ms; with metrics on, "
+            f"{_number(gateway.metrics_off_latency_p99_ms, 1)} ms, between the run above and one more with metrics "
+            f"on ({_number(gateway.metrics_on_again_requests_per_second, 0)} req/s); with metrics on, on average "
             f"**{_number(100 * gateway.metrics_on_over_off, 1, '%')}** of that.", "",
             "The gateway's targets are those of the issue \"A lean request path and a bench that tells the whole "
             "truth\": its CPU per request, its share of the database's ceiling and the cost of its metrics, all "

@@ -88,8 +88,8 @@ def describe_mongo(uri):
     finally:
         client.close()
     if "ferretdbVersion" in info:
-        # A FerretDB built from source (tools/ferretdb) says "unknown".
-        return f"FerretDB {info['ferretdbVersion']} (answers as MongoDB {info['version']})"
+        # The stack's FerretDB, built from source (tools/ferretdb/go.mod names its version), says "unknown".
+        return f"FerretDB, version {info['ferretdbVersion']} (answers as MongoDB {info['version']})"
     return f"MongoDB {info['version']}"
 
 

@@ -35,6 +35,8 @@ class StoreFigure:
     write_mb_per_second: float
     read_mb_per_second_one_file: float
     read_mb_per_second_full_bucket: float
+    # One file's GridFS delete with the bucket full: the converter deletes each job's video so.
+    delete_seconds_full_bucket: float
     files_in_full_bucket: int
     lookups_per_second_by_id: float
     lookups_per_second_by_indexed_field: float
@@ -76,7 +78,8 @@ def measure(context) -> StoreFigure:
 
 def measure_gridfs(bucket, scratch, file_mb):
     """MB/s of one write, of a read with that file alone in the bucket, and of the same read once
-    the bucket holds FILES_IN_FULL_BUCKET files: FerretDB's reads slow down as the bucket grows."""
+    the bucket holds FILES_IN_FULL_BUCKET files (FerretDB's reads slow down as the bucket grows);
+    then the seconds of deleting that file from the full bucket."""
     source = scratch / "store-file"
     # Random bytes: nothing on the way (the server's storage, the disk) can compress them.
     with open(source, "wb") as target:
@@ -88,12 +91,14 @@ def measure_gridfs(bucket, scratch, file_mb):
         for _ in range(FILES_IN_FULL_BUCKET - 1):
             _put(bucket, source)
         read_full_seconds, _ = _timed(lambda: _read(bucket, fid))
+        delete_seconds, _ = _timed(lambda: bucket.delete(fid))
     finally:
         source.unlink(missing_ok=True)
     return {
         "write_mb_per_second": round(file_mb / write_seconds, 2),
         "read_mb_per_second_one_file": round(file_mb / read_one_seconds, 2),
         "read_mb_per_second_full_bucket": round(file_mb / read_full_seconds, 2),
+        "delete_seconds_full_bucket": round(delete_seconds, 3),
     }
 
 

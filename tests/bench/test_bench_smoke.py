@@ -24,6 +24,7 @@ FIGURES = {
     "store": [
         ("store", value) for value in (
             "write_mb_per_second", "read_mb_per_second_one_file", "read_mb_per_second_full_bucket",
+            "delete_seconds_full_bucket",
             "lookups_per_second_by_id", "lookups_per_second_by_indexed_field",
             "increments_expected", "increments_applied", "claims_expected", "claims_won")
     ],
@@ -70,6 +71,7 @@ FIGURES = {
         ("gateway", "gateway_cpu_ms_per_request"),
         ("gateway", "share_of_database_ceiling"),
         ("gateway", "metrics_off_requests_per_second"),
+        ("gateway", "metrics_on_again_requests_per_second"),
         ("gateway", "metrics_on_over_off"),
     ],
 }
