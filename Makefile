@@ -69,5 +69,7 @@ demo: ## Register, upload a video and fetch its MP3, end to end (scripts/demo.sh
 secrets: venv ## Write the development secrets into .secrets/ if absent (python -m auth.keygen)
 	$(VENV)/bin/python -m auth.keygen .secrets
 
-bench: ## Run the benchmark (bench/run.sh)
-	bash bench/run.sh
+# MONGODB_URI and AMQP_URL, when given, replace the bench's own MongoDB-protocol server and its
+# vhost on the stack's RabbitMQ: `make bench MONGODB_URI=mongodb://127.0.0.1:27017/`.
+bench: ## Run the benchmark (bench/run.sh); MONGODB_URI=... and AMQP_URL=... run it against those servers
+	bash bench/run.sh $(if $(MONGODB_URI),--mongodb-uri '$(MONGODB_URI)') $(if $(AMQP_URL),--amqp-url '$(AMQP_URL)')

@@ -6,9 +6,10 @@ and starts the local stack. Then `python -m bench`:
 
 1. makes its corpus with ffmpeg (bench/corpus.py, once, into the git-ignored bench/corpus/);
 2. starts the four services as real processes on loopback, with a vhost, a database, keys and
-   an SMTP sink of their own (bench/system.py), and registers a user;
-3. measures one figure per module of bench/figures/, in the order of results.md: the convert
-   step, end to end, memory, throughput and the gateway;
+   an SMTP sink of their own (bench/system.py), and registers a user; `--mongodb-uri` and
+   `--amqp-url` point them at servers the user provides instead;
+3. measures one figure per module of bench/figures/, in the order of results.md: the store, the
+   convert step, end to end, memory, throughput and the gateway;
 4. compares each figure with its target (bench/targets.py) and, for every MISS, profiles the
    cause (bench/findings.py: py-spy, psutil);
 5. writes results.json, results.md and chart.png (bench/report.py).
@@ -33,7 +34,7 @@ from pathlib import Path
 from bench import corpus, findings, report, system, targets
 from bench.client import Client, MailWatcher
 from bench.context import FIGURE_NAMES, FULL, SMOKE, Context, attempt
-from bench.figures import Figures, convert, end_to_end, gateway, memory, throughput
+from bench.figures import Figures, convert, end_to_end, gateway, memory, store, throughput
 from bench.machine import Machine
 
 logger = logging.getLogger("bench")
@@ -63,10 +64,13 @@ def main(argv=None):
 
     videos = corpus.ensure(plan.files, CORPUS_DIR)
     work_dir = Path(tempfile.mkdtemp(prefix="bench-"))
-    figures, judgements, found = Figures(), [], {}
+    figures, judgements, found, servers = Figures(), [], {}, {}
     table = targets.table(plan)
     try:
-        with system.running(system.Stack.from_env(), work_dir) as running:
+        with system.running(system.Stack.from_env(), work_dir, mongo_uri=options.mongodb_uri,
+                            amqp_url=options.amqp_url) as running:
+            servers = {"mongodb": running.mongo_server, "broker": running.broker_server}
+            logger.info("against %s and %s", running.mongo_server, running.broker_server)
             user = Client.register(running.gateway_url)
             scratch = work_dir / "scratch"
             scratch.mkdir()
@@ -89,8 +93,8 @@ def main(argv=None):
 
     logger.info("stopped; writing the results")
     machine = machine.at_end(started)
-    report.write(results_dir, plan=plan, machine=machine, corpus=corpus.describe(videos), figures=figures,
-                 judgements=judgements, findings=found)
+    report.write(results_dir, plan=plan, machine=machine, servers=servers, corpus=corpus.describe(videos),
+                 figures=figures, judgements=judgements, findings=found)
     for judgement in judgements:
         logger.info("%-4s %s: %s (target %s)", judgement.verdict, judgement.title, judgement.shown,
                     judgement.target_shown)
@@ -101,6 +105,9 @@ def main(argv=None):
 def measure(context, wanted) -> Figures:
     """The ``wanted`` figures, and those they are computed from; the others are None."""
     figures = Figures()
+    # First, and on an empty server: what the store can do is what every other figure is read against.
+    if "store" in wanted:
+        figures.store = attempt("the store", store.measure, context)
     # Throughput and the gateway go before the large files: a job the converter cannot
     # finish would leave its video in the shared GridFS meanwhile, and slow them down.
     if wanted & {"convert", "end_to_end", "memory"}:
@@ -127,6 +134,12 @@ def parse_args(argv):
                              "the others' targets read 'not measured'")
     parser.add_argument("--profile-all", action="store_true",
                         help="profile every target as if it were missed (tests/bench, to run every profiler)")
+    parser.add_argument("--mongodb-uri",
+                        help="run against this MongoDB (or MongoDB-protocol server) instead of the bench's own; "
+                             "make bench MONGODB_URI=...")
+    parser.add_argument("--amqp-url",
+                        help="run against this RabbitMQ (URL with its vhost) instead of a vhost of its own on "
+                             "the stack's; make bench AMQP_URL=...")
     parser.add_argument("--keep-work-dir", action="store_true",
                         help="keep the services' logs and scratch files (printed at the end)")
     return parser.parse_args(argv)

@@ -15,7 +15,7 @@ logger = logging.getLogger(__name__)
 
 
 # The figures, in the order they are measured and reported; `--only` takes these names.
-FIGURE_NAMES = ("convert", "throughput", "gateway", "end_to_end", "memory")
+FIGURE_NAMES = ("store", "convert", "throughput", "gateway", "end_to_end", "memory")
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,12 @@ class Plan:
     throughput_uploads: int
     throughput_clients: int
     wrk_seconds: int
+    # The store figure: the size of each file it writes and reads, how long each lookup loop runs,
+    # and how many $inc each of its concurrent clients sends and how many jobs they race to claim.
+    store_file_mb: int
+    store_lookup_seconds: float
+    store_increments_per_client: int
+    store_claims: int
     # How many other videos the bucket holds for each timed GridFS read (a throughput miss's finding).
     bucket_fills: tuple[int, ...] = (0, 10, 20)
     wrk_threads: int = 2
@@ -39,11 +45,13 @@ class Plan:
 FULL = Plan(mode="full", files=("30s", "10min", "60min", "1gb"),
             convert_iterations={"30s": 5, "10min": 5, "60min": 1, "1gb": 5},
             target_file="10min", large_file="1gb",
-            throughput_uploads=40, throughput_clients=8, wrk_seconds=10)
+            throughput_uploads=40, throughput_clients=8, wrk_seconds=10,
+            store_file_mb=100, store_lookup_seconds=5, store_increments_per_client=100, store_claims=200)
 # In a smoke run the smallest file stands in for every role, so results.json has the same shape.
 SMOKE = Plan(mode="smoke", files=(corpus.SMALLEST,), convert_iterations={corpus.SMALLEST: 1},
              target_file=corpus.SMALLEST, large_file=corpus.SMALLEST,
-             throughput_uploads=4, throughput_clients=2, wrk_seconds=2, bucket_fills=(0, 2))
+             throughput_uploads=4, throughput_clients=2, wrk_seconds=2, bucket_fills=(0, 2),
+             store_file_mb=4, store_lookup_seconds=1, store_increments_per_client=25, store_claims=20)
 
 
 @dataclass

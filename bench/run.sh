@@ -3,9 +3,13 @@
 # (`python -m bench`: bench/__main__.py).
 #
 # usage: bench/run.sh [--smoke] [--results-dir DIR] [--only FIGURE]... [--keep-work-dir]
+#                     [--mongodb-uri URI] [--amqp-url URL]
 #
 # The bench starts its own copy of the four services (a vhost, a database, keys and an SMTP sink
-# of its own) on the running stack, measures, and writes bench/results/ (or DIR). Its Python
+# of its own) on the running stack, measures, and writes bench/results/ (or DIR). With
+# --mongodb-uri or --amqp-url (`make bench MONGODB_URI=... AMQP_URL=...`) the services use those
+# servers instead of the bench's own MongoDB-protocol server and the stack's RabbitMQ; the stack
+# still serves MySQL. Its Python
 # dependencies (bench/requirements.txt) go into the project's .venv; pip runs again only when
 # that file changes. wrk, the HTTP load generator, comes from Debian.
 set -euo pipefail

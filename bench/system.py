@@ -7,10 +7,15 @@ Maildir in a temporary directory, free loopback ports, and a MongoDB-protocol se
 databases themselves and FerretDB cannot delete a large blob quickly: a gigabyte the bench left
 in the shared server would slow every test's GridFS query, since FerretDB scans a whole bucket
 for each. `running()` undoes all of it however the bench ends, Ctrl-C included.
+
+Given a MongoDB URI or an AMQP URL (`make bench MONGODB_URI=... AMQP_URL=...`), the bench uses
+that server instead of its own MongoDB-protocol server or the stack's RabbitMQ with a vhost of
+its own; what the server is (its name and version, as it says itself) goes into results.md.
 """
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import shutil
@@ -34,6 +39,8 @@ logger = logging.getLogger(__name__)
 
 FERRETDB = REPO / ".bin" / "ferretdb"
 READY_TIMEOUT_SECONDS = 60
+# The gateway with the metrics switched off (bench/gateway_without_metrics.py), for the cost of metrics.
+GATEWAY_WITHOUT_METRICS_APP = "bench.gateway_without_metrics:app"
 # Deleting a large video may scan a whole GridFS bucket in FerretDB; it must still end.
 CLEAN_UP_QUERY_TIMEOUT_SECONDS = 900
 
@@ -72,13 +79,45 @@ def mongo_process(work_dir, port):
                           log_path=work_dir / "logs" / "mongo.log")
 
 
+def describe_mongo(uri):
+    """The server's name and version, from its buildInfo: FerretDB says which it is beside the
+    MongoDB version it answers as."""
+    client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=10_000)
+    try:
+        info = client.admin.command("buildInfo")
+    finally:
+        client.close()
+    if "ferretdbVersion" in info:
+        # The stack's FerretDB, built from source (tools/ferretdb/go.mod names its version), says "unknown".
+        return f"FerretDB, version {info['ferretdbVersion']} (answers as MongoDB {info['version']})"
+    return f"MongoDB {info['version']}"
+
+
+def describe_broker(amqp_url):
+    """The broker's product and version, as it announces them when a client connects."""
+    connection = broker.connect(amqp_url)
+    try:
+        properties = connection._impl.server_properties  # pika keeps Connection.Start's fields here
+    finally:
+        connection.close()
+
+    def text(value):
+        return value.decode() if isinstance(value, bytes) else str(value)
+
+    return f"{text(properties.get('product', 'unknown broker'))} {text(properties.get('version', ''))}".strip()
+
+
 @dataclass
 class System:
     """The running system: where its services listen, and the handles to stop them."""
 
     stack: Stack
-    mongo: ServiceProcess
+    # The bench's own MongoDB-protocol server; None when it runs against a server it was given.
+    mongo: ServiceProcess | None
     mongo_uri: str
+    mongo_server: str  # what the server says it is (describe_mongo)
+    broker_server: str  # the same of the broker (describe_broker)
+    stack_broker: bool  # the stack's RabbitMQ (with a vhost of the bench's own), not a broker given
     work_dir: Path
     amqp_url: str
     env: dict
@@ -134,12 +173,44 @@ class System:
             Component("converters", "converters (with ffmpeg)",
                       lambda: pids(*(converter.pid for converter in self.converters))),
             Component("notification", "notification", lambda: pids(self.services["notification"].pid)),
-            Component("mongo", "MongoDB-protocol server (the bench's own)", lambda: pids(self.mongo.pid, deep=True)),
+            Component("mongo", self._label("MongoDB-protocol server", "the bench's own", self.mongo),
+                      lambda: pids(self.mongo_pid, deep=True)),
             # The stack's broker also serves everyone else's tests on this machine.
-            Component("rabbitmq", "RabbitMQ (shared)", lambda: pids(self.stack.server_pid("rabbitmq"), deep=True)),
+            Component("rabbitmq", self._label("RabbitMQ", "shared", self.broker_pid),
+                      lambda: pids(self.broker_pid, deep=True)),
             # The bench's clients, and wrk once it has exited (a reaped child).
             Component("bench", "bench (clients, wrk)", lambda: pids(os.getpid())),
         ]
+
+    @property
+    def mongo_pid(self):
+        """The MongoDB-protocol server's pid; None for a server the bench was given."""
+        return self.mongo.pid if self.mongo is not None else None
+
+    @property
+    def broker_pid(self):
+        """The stack's RabbitMQ's pid; None for a broker the bench was given."""
+        return self.stack.server_pid("rabbitmq") if self.stack_broker else None
+
+    @staticmethod
+    def _label(server, whose, local):
+        # A server the bench was given may be in a container or on another machine: its CPU is not seen.
+        return f"{server} ({whose})" if local else f"{server} (given: not counted)"
+
+    @contextlib.contextmanager
+    def gateway_without_metrics(self):
+        """A second gateway, the same but with metrics off (bench/gateway_without_metrics.py),
+        started as the first one is; yield its URL, stop it on exit."""
+        port = free_port()
+        gateway = service_process("gateway-without-metrics", port, self.env, self.work_dir / "logs",
+                                  module="gateway", ready_path="/readyz")
+        # The same gunicorn command and config (harness.system.service_argv), another app: its last argument.
+        gateway = dataclasses.replace(gateway, argv=[*gateway.argv[:-1], GATEWAY_WITHOUT_METRICS_APP])
+        try:
+            gateway.start(wait=False).wait_healthy(READY_TIMEOUT_SECONDS)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            gateway.stop()
 
     def delete_jobs(self, job_ids):
         """Remove jobs with their videos and MP3s, one query per collection: FerretDB can use no
@@ -171,24 +242,35 @@ class System:
 
 
 @contextlib.contextmanager
-def running(stack: Stack, work_dir: Path):
-    """Start the system in ``work_dir`` and yield it; stop it and remove what it made on exit."""
+def running(stack: Stack, work_dir: Path, *, mongo_uri: str | None = None, amqp_url: str | None = None):
+    """Start the system in ``work_dir`` and yield it; stop it and remove what it made on exit.
+
+    With ``mongo_uri`` or ``amqp_url`` the services use that server instead of the bench's own
+    MongoDB-protocol server or a vhost of its own on the stack's RabbitMQ.
+    """
     # The whole Maildir layout: Python's mailbox.Maildir makes tmp/new/cur only when the
     # directory itself is missing, and the SMTP sink's delivery needs tmp/.
     for name in ("logs", "secrets", "mail/tmp", "mail/new", "mail/cur", "tmp"):
         (work_dir / name).mkdir(parents=True, exist_ok=True)
     # Undone newest first, each step whatever the others did, however the bench ends.
     with contextlib.ExitStack() as cleanups:
-        amqp_url = cleanups.enter_context(fresh_vhost(stack, "bench"))
+        stack_broker = amqp_url is None
+        if stack_broker:
+            amqp_url = cleanups.enter_context(fresh_vhost(stack, "bench"))
         database = cleanups.enter_context(fresh_auth_database(stack, "auth_bench"))
         keygen.write_missing(work_dir / "secrets")
 
         ports = {name: free_port() for name in (*SERVICES, "smtp", "mongo")}
-        mongo_uri = f"mongodb://127.0.0.1:{ports['mongo']}/"
-        mongo = mongo_process(work_dir, ports["mongo"])
-        cleanups.callback(_quietly, mongo.stop)
-        # First and alone: the services' readiness checks need it.
-        mongo.start(wait=False).wait_healthy(READY_TIMEOUT_SECONDS)
+        mongo = None
+        if mongo_uri is None:
+            mongo_uri = f"mongodb://127.0.0.1:{ports['mongo']}/"
+            mongo = mongo_process(work_dir, ports["mongo"])
+            cleanups.callback(_quietly, mongo.stop)
+            # First and alone: the services' readiness checks need it.
+            mongo.start(wait=False).wait_healthy(READY_TIMEOUT_SECONDS)
+        # Said in results.md, so a run against another server (or a stray URL) shows at once.
+        mongo_server = describe_mongo(mongo_uri) + (", the bench's own" if mongo else ", given")
+        broker_server = describe_broker(amqp_url) + (", the stack's, a vhost of its own" if stack_broker else ", given")
         env = service_environment(
             amqp_url=amqp_url, mongo_uri=mongo_uri, mysql_port=stack.mysql_port, mysql_database=database,
             secrets_dir=work_dir / "secrets", smtp_port=ports["smtp"], ports=ports,
@@ -213,9 +295,10 @@ def running(stack: Stack, work_dir: Path):
             service.start(wait=False)
         for service in services.values():
             service.wait_healthy(READY_TIMEOUT_SECONDS)
-        yield System(stack=stack, mongo=mongo, mongo_uri=mongo_uri, work_dir=work_dir, amqp_url=env["AMQP_URL"],
-                     env=env, gateway_url=f"http://127.0.0.1:{ports['gateway']}", mail_dir=work_dir / "mail",
-                     services=services, converters=[services["converter"]])
+        yield System(stack=stack, mongo=mongo, mongo_uri=mongo_uri, mongo_server=mongo_server,
+                     broker_server=broker_server, stack_broker=stack_broker, work_dir=work_dir,
+                     amqp_url=env["AMQP_URL"], env=env, gateway_url=f"http://127.0.0.1:{ports['gateway']}",
+                     mail_dir=work_dir / "mail", services=services, converters=[services["converter"]])
 
 
 def stop_all(services):

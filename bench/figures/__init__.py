@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from bench.figures.end_to_end import EndToEndFigure
     from bench.figures.gateway import GatewayFigure
     from bench.figures.memory import MemoryFigure
+    from bench.figures.store import StoreFigure
     from bench.figures.throughput import ThroughputFigure
 
 
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
 class Figures:
     """Every figure of a run, in the order they are measured and reported; None when not measured."""
 
+    store: StoreFigure | Failed | None = None
     convert: dict[str, ConvertFigure] | Failed | None = None
     throughput: ThroughputFigure | Failed | None = None
     gateway: GatewayFigure | Failed | None = None

@@ -1,5 +1,6 @@
 """5. The gateway: requests per second and latency of an authenticated GET /jobs/<id> under wrk,
-and the ceiling the database alone sets."""
+the gateway's CPU per request, the ceiling the database alone sets, and the same load on a
+gateway with metrics off (bench/gateway_without_metrics.py): what the metrics cost."""
 from __future__ import annotations
 
 import concurrent.futures
@@ -62,11 +63,22 @@ class DatabaseCeiling:
 class GatewayFigure(WrkRun):
     cpu_ms_per_request: list[RequestCost]
     database_ceiling: DatabaseCeiling
+    # The gateway's own CPU per request (master and workers), from cpu_ms_per_request.
+    gateway_cpu_ms_per_request: float | None
+    share_of_database_ceiling: float  # requests_per_second / database_ceiling.lookups_per_second
+    metrics_off_requests_per_second: float
+    metrics_off_latency_p99_ms: float
+    # The metrics-on gateway once more, right after the metrics-off one: on, off, on again, so
+    # that a load that grows or fades during the runs moves both sides alike.
+    metrics_on_again_requests_per_second: float
+    # The mean of the two metrics-on runs / the metrics-off run.
+    metrics_on_over_off: float
 
 
 def measure(context) -> GatewayFigure:
     """Requests per second and latency of an authenticated GET /jobs/<id>, from wrk on loopback,
-    for a fixed time with a fixed number of connections."""
+    for a fixed time with a fixed number of connections; then the database's ceiling, and the
+    same wrk run on a gateway with metrics off."""
     upload = context.user.upload(context.videos[corpus.SMALLEST])
     context.created_jobs.append(upload.job_id)
     context.gateway_job_id = upload.job_id
@@ -77,7 +89,19 @@ def measure(context) -> GatewayFigure:
             for component in run.cpu_seconds.components if component.seconds is not None and run.requests]
     ceiling = database_ceiling(context.system.mongo_uri, upload.job_id, context.plan.wrk_seconds)
     logger.info("gateway: the database alone answers %.0f lookups/s", ceiling.lookups_per_second)
-    return GatewayFigure(**vars(run), cpu_ms_per_request=cost, database_ceiling=ceiling)
+    with context.system.gateway_without_metrics() as url:
+        metrics_off = run_wrk(context, upload.job_id, context.plan.wrk_seconds, gateway_url=url)
+    metrics_on_again = run_wrk(context, upload.job_id, context.plan.wrk_seconds)
+    metrics_on = (run.requests_per_second + metrics_on_again.requests_per_second) / 2
+    return GatewayFigure(
+        **vars(run), cpu_ms_per_request=cost, database_ceiling=ceiling,
+        gateway_cpu_ms_per_request=next((each.cpu_ms for each in cost if each.id == "gateway"), None),
+        share_of_database_ceiling=round(run.requests_per_second / ceiling.lookups_per_second, 3),
+        metrics_off_requests_per_second=metrics_off.requests_per_second,
+        metrics_off_latency_p99_ms=metrics_off.latency_p99_ms,
+        metrics_on_again_requests_per_second=metrics_on_again.requests_per_second,
+        metrics_on_over_off=round(metrics_on / metrics_off.requests_per_second, 3),
+    )
 
 
 def database_ceiling(mongo_uri, job_id, seconds) -> DatabaseCeiling:
@@ -104,11 +128,12 @@ def _lookups(mongo_uri, job_id, seconds):
         client.close()
 
 
-def run_wrk(context, job_id, seconds) -> WrkRun:
+def run_wrk(context, job_id, seconds, gateway_url=None) -> WrkRun:
+    """wrk on GET /jobs/<id> of the system's gateway (or of the one at ``gateway_url``)."""
     plan = context.plan
     script = context.scratch / "authorization.lua"
     script.write_text(WRK_LUA.format(token=context.user.token))
-    url = f"{context.system.gateway_url}/jobs/{job_id}"
+    url = f"{gateway_url or context.system.gateway_url}/jobs/{job_id}"
     booted_before = _workers_booted(context.system)
     cpu = CpuAccount(context.system.cpu_components())
     cpu.start()
@@ -122,7 +147,8 @@ def run_wrk(context, job_id, seconds) -> WrkRun:
     run = WrkRun(**parse_wrk(output), seconds=seconds, threads=plan.wrk_threads, connections=plan.wrk_connections,
                  gateway_workers_started_during_run=_workers_booted(context.system) - booted_before,
                  cpu_seconds=cpu.stop())
-    logger.info("gateway: %.0f req/s, p99 %.1f ms", run.requests_per_second, run.latency_p99_ms)
+    logger.info("gateway%s: %.0f req/s, p99 %.1f ms", " (metrics off)" if gateway_url else "",
+                run.requests_per_second, run.latency_p99_ms)
     return run
 
 
@@ -182,6 +208,11 @@ def profile_miss(context, figures, results_dir) -> Finding:
             f"gunicorn started {gateway.gateway_workers_started_during_run} new worker(s) during the measured run "
             "(max_requests recycling).",
             *_ceiling_notes(gateway),
+            f"With metrics off (bench/gateway_without_metrics.py, the same gunicorn config): "
+            f"{gateway.metrics_off_requests_per_second:.0f} req/s, p99 {gateway.metrics_off_latency_p99_ms} ms; "
+            f"with them on, {gateway.requests_per_second:.0f} req/s before it and "
+            f"{gateway.metrics_on_again_requests_per_second:.0f} after, on average {gateway.metrics_on_over_off:.1%} "
+            "of it.",
         ],
     )
 
@@ -194,9 +225,10 @@ def _ceiling_notes(gateway):
     notes = ["CPU per request (ms): "
              + ", ".join(f"{cost.label} {cost.cpu_ms:.2f}" for cost in gateway.cpu_ms_per_request) + "."]
     if database:
-        notes.append(f"At {database:.2f} ms of the MongoDB-protocol server's CPU per lookup, 1,000 requests/s would "
-                     f"need {database:.2f} of the {os.cpu_count()} cores for the database alone.")
+        notes.append(f"At {database:.2f} ms of the MongoDB-protocol server's CPU per lookup, the database alone "
+                     f"would keep all {os.cpu_count()} cores busy at {1000 * os.cpu_count() / database:.0f} "
+                     "requests/s.")
     notes.append(f"Ceiling: {ceiling.processes} processes reading the job by _id straight from the database, with "
                  f"no HTTP at all, made {ceiling.lookups_per_second:.0f} lookups/s; the gateway served "
-                 f"{gateway.requests_per_second / ceiling.lookups_per_second:.0%} of that.")
+                 f"{gateway.share_of_database_ceiling:.0%} of that.")
     return notes

@@ -1,19 +1,24 @@
 """4. Throughput: jobs per minute and upload-to-email latency for a batch of concurrent uploads,
-with one converter process and with two."""
+with one converter process and with two, each as a share of the limit the machine sets, and
+where a job's time went (bench/job_profile.py)."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
+import statistics
 import threading
 import time
 
-from bench import corpus
+from bench import corpus, job_profile
 from bench.context import Failed
-from bench.figures.convert import timed
+from bench.figures.convert import bare_ffmpeg, timed
+from bench.figures.end_to_end import measure_gridfs
 from bench.findings import Finding, cpu_seconds_shown
+from bench.job_profile import JobProfile
 from bench.sampling import Component, CpuAccount, CpuSeconds
-from mp3common import storage
+from mp3common import jobs, storage
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +38,27 @@ class BatchRun:
     latency_p50_seconds: float
     latency_p95_seconds: float
     cpu_seconds: CpuSeconds
+    profile: JobProfile
     messages_purged: int | None = None  # still queued at the deadline, purged before the next batch
+    limit_jobs_per_minute: float | None = None  # ThroughputLimit.for_converters
+    share_of_limit: float | None = None  # jobs_per_minute / limit_jobs_per_minute
+
+
+@dataclasses.dataclass(frozen=True)
+class ThroughputLimit:
+    """The most a converter could do here: bare ffmpeg on the clip, plus the store's own write and
+    read of it (an empty bucket, mp3common.storage), each measured in the same run."""
+
+    bare_ffmpeg_seconds: float
+    store_write_seconds: float
+    store_read_seconds: float | None  # None: the read failed (results.json says why, at the end-to-end figure)
+    jobs_per_minute_per_converter: float | None
+
+    def for_converters(self, converters):
+        """The limit with ``converters`` processes: each takes a core, and there are only so many."""
+        if self.jobs_per_minute_per_converter is None:
+            return None
+        return round(min(converters, os.cpu_count() or 1) * self.jobs_per_minute_per_converter, 2)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +66,7 @@ class ThroughputFigure:
     uploads: int
     clients: int
     file: str
+    limit: ThroughputLimit
     runs: dict[str, BatchRun]  # by number of converters
     speedup: float  # jobs per minute with 2 converters / with 1
 
@@ -58,6 +84,7 @@ def measure(context) -> ThroughputFigure:
     smallest file from concurrent clients: once with one converter process, once with two."""
     plan = context.plan
     source = context.videos[corpus.SMALLEST]
+    limit = measure_limit(context, source)
     runs = {}
     for converters in CONVERTER_COUNTS:
         extra = [context.system.add_converter() for _ in range(converters - len(context.system.converters))]
@@ -72,10 +99,30 @@ def measure(context) -> ThroughputFigure:
             for converter in extra:
                 context.system.remove_converter(converter)
             context.system.delete_jobs(context.created_jobs[first_job:])
-        runs[str(converters)] = dataclasses.replace(run, messages_purged=purged)
-        logger.info("throughput with %d converter(s): %.1f jobs/min", converters, run.jobs_per_minute)
+        limit_jobs_per_minute = limit.for_converters(converters)
+        share = round(run.jobs_per_minute / limit_jobs_per_minute, 3) if limit_jobs_per_minute else None
+        runs[str(converters)] = dataclasses.replace(run, messages_purged=purged,
+                                                    limit_jobs_per_minute=limit_jobs_per_minute, share_of_limit=share)
+        logger.info("throughput with %d converter(s): %.1f jobs/min (limit %s)", converters, run.jobs_per_minute,
+                    limit_jobs_per_minute)
     return ThroughputFigure(uploads=plan.throughput_uploads, clients=plan.throughput_clients, file=corpus.SMALLEST,
-                            runs=runs, speedup=round(runs["2"].jobs_per_minute / runs["1"].jobs_per_minute, 3))
+                            limit=limit, runs=runs,
+                            speedup=round(runs["2"].jobs_per_minute / runs["1"].jobs_per_minute, 3))
+
+
+def measure_limit(context, source) -> ThroughputLimit:
+    """Bare ffmpeg's time on the clip (the median of as many runs as the convert figure makes of
+    it) and one GridFS write and read of it, as the converter's fetch and the gateway's save."""
+    runs = context.plan.convert_iterations[corpus.SMALLEST]
+    ffmpeg_seconds = statistics.median(
+        timed(functools.partial(bare_ffmpeg, source, context.scratch / "limit.mp3"))[0] for _ in range(runs))
+    gridfs = measure_gridfs(context, source)
+    per_job = ffmpeg_seconds + gridfs.write_seconds + (gridfs.read_seconds or 0)
+    return ThroughputLimit(
+        bare_ffmpeg_seconds=round(ffmpeg_seconds, 3), store_write_seconds=gridfs.write_seconds,
+        store_read_seconds=gridfs.read_seconds,
+        jobs_per_minute_per_converter=round(60 / per_job, 2) if gridfs.read_seconds is not None else None,
+    )
 
 
 def run_batch(context, source, uploads, clients) -> BatchRun:
@@ -116,6 +163,9 @@ def run_batch(context, source, uploads, clients) -> BatchRun:
     cpu_seconds = cpu.stop()
     arrivals = context.mail.poll()
     done = [upload for upload in accepted if upload.job_id in arrivals]
+    profile = job_profile.profile(done, job_steps(context, [upload.job_id for upload in done]), arrivals,
+                                  [job_profile.converter_events(converter.log_lines())
+                                   for converter in context.system.converters])
     if not done:
         raise RuntimeError(f"no job of the batch finished; upload errors: {errors[:3]}")
     latencies = sorted(arrivals[upload.job_id] - upload.started_at for upload in done)
@@ -131,7 +181,19 @@ def run_batch(context, source, uploads, clients) -> BatchRun:
         latency_p50_seconds=round(percentile(latencies, 50), 3),
         latency_p95_seconds=round(percentile(latencies, 95), 3),
         cpu_seconds=cpu_seconds,
+        profile=profile,
     )
+
+
+def job_steps(context, job_ids):
+    """{job id: {step: unix seconds}}, read in one query from the jobs collection."""
+    client = storage.connect(context.system.mongo_uri, timeout_seconds=30)
+    try:
+        found = jobs.Jobs(client).find_many(job_ids)
+    finally:
+        client.close()
+    return {job_id: {step: moment.timestamp() for step, moment in (job.get("steps") or {}).items() if moment}
+            for job_id, job in found.items()}
 
 
 def percentile(sorted_values, percent):
@@ -160,9 +222,15 @@ def finding(context, figures, results_dir) -> Finding:
     reads = gridfs_read_by_bucket_size(context, context.videos[corpus.SMALLEST], queued=context.plan.bucket_fills)
     notes.append("One GridFS read of the 30s video (as the converter fetches it) by the number of other videos in "
                  "the bucket, which is the number of uploads still queued: "
-                 + ", ".join(f"{queued}: {read.seconds:.2f} s, of which the MongoDB-protocol server "
-                             f"{read.server_cpu_seconds:.2f} CPU-s" for queued, read in reads.items()) + ".")
+                 + ", ".join(f"{queued}: {read.seconds:.2f} s" + _server_share(read) for queued, read in reads.items())
+                 + ".")
     return Finding(notes=notes, gridfs_reads=reads)
+
+
+def _server_share(read):
+    if read.server_cpu_seconds is None:
+        return ""
+    return f", of which the MongoDB-protocol server {read.server_cpu_seconds:.2f} CPU-s"
 
 
 def gridfs_read_by_bucket_size(context, video, queued) -> dict[int, GridfsRead]:
@@ -171,7 +239,9 @@ def gridfs_read_by_bucket_size(context, video, queued) -> dict[int, GridfsRead]:
     client = storage.connect(context.system.mongo_uri)
     database = f"bench_scan_{os.getpid()}"
     bucket = storage.Bucket(client, database)
-    server = CpuAccount([Component("server", "MongoDB-protocol server", lambda: [(context.system.mongo.pid, True)])])
+    server_pid = context.system.mongo_pid  # None for a server the bench was given: its CPU is not seen
+    server = CpuAccount([Component("server", "MongoDB-protocol server",
+                                   lambda: [(server_pid, True)] if server_pid else [])])
     reads, stored = {}, 0
     try:
         with video.open("rb") as source:
@@ -184,7 +254,8 @@ def gridfs_read_by_bucket_size(context, video, queued) -> dict[int, GridfsRead]:
             server.start()
             with open(os.devnull, "wb") as sink:
                 seconds, _ = timed(lambda: bucket.copy_to(fid, sink))
-            reads[count] = GridfsRead(seconds=round(seconds, 3), server_cpu_seconds=server.stop().of("server"))
+            server_seconds = server.stop().of("server") if server_pid else None
+            reads[count] = GridfsRead(seconds=round(seconds, 3), server_cpu_seconds=server_seconds)
         return reads
     finally:
         client.drop_database(database)

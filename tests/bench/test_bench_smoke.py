@@ -21,6 +21,13 @@ SMOKE_TIMEOUT_SECONDS = 600
 
 # Every figure results.json must hold, as a path of keys to a number.
 FIGURES = {
+    "store": [
+        ("store", value) for value in (
+            "write_mb_per_second", "read_mb_per_second_one_file", "read_mb_per_second_full_bucket",
+            "delete_seconds_full_bucket",
+            "lookups_per_second_by_id", "lookups_per_second_by_indexed_field",
+            "increments_expected", "increments_applied", "claims_expected", "claims_won")
+    ],
     "convert step": [
         ("convert", SMALLEST, "bare_ffmpeg_seconds"),
         ("convert", SMALLEST, "converter_seconds"),
@@ -46,13 +53,26 @@ FIGURES = {
         ("throughput", "speedup"),
         *[("throughput", "runs", converters, value)
           for converters in ("1", "2")
-          for value in ("jobs_per_minute", "latency_p50_seconds", "latency_p95_seconds", "wall_seconds")],
+          for value in ("jobs_per_minute", "latency_p50_seconds", "latency_p95_seconds", "wall_seconds",
+                        "limit_jobs_per_minute", "share_of_limit")],
+        *[("throughput", "limit", value)
+          for value in ("bare_ffmpeg_seconds", "store_write_seconds", "store_read_seconds",
+                        "jobs_per_minute_per_converter")],
+        # Every step of the path but the gap between jobs, which a tiny batch may not have.
+        *[("throughput", "runs", "1", "profile", step)
+          for step in ("upload", "probe_and_save", "queue", "fetch", "convert", "store", "announce_and_delete",
+                       "email")],
     ],
     "gateway": [
         ("gateway", "requests_per_second"),
         ("gateway", "latency_p50_ms"),
         ("gateway", "latency_p99_ms"),
         ("gateway", "database_ceiling", "lookups_per_second"),
+        ("gateway", "gateway_cpu_ms_per_request"),
+        ("gateway", "share_of_database_ceiling"),
+        ("gateway", "metrics_off_requests_per_second"),
+        ("gateway", "metrics_on_again_requests_per_second"),
+        ("gateway", "metrics_on_over_off"),
     ],
 }
 
@@ -106,13 +126,16 @@ def test_the_smoke_bench_converts_what_it_uploads(smoke_results):
 def test_the_smoke_bench_judges_every_target_and_writes_its_report(smoke_results):
     results = json.loads((smoke_results / "results.json").read_text())
 
-    assert len(results["targets"]) == 8
+    assert len(results["targets"]) == 10
     for target in results["targets"]:
         assert target["verdict"] in ("PASS", "MISS")
         assert isinstance(target["value"], (int, float)), target
     report = (smoke_results / "results.md").read_text()
     assert report.startswith("# Benchmark results")
     assert "Load average at the start" in report
+    assert "## The store" in report
+    assert results["servers"]["mongodb"].startswith(("FerretDB", "MongoDB")), results["servers"]
+    assert results["servers"]["broker"].startswith("RabbitMQ"), results["servers"]
     assert (smoke_results / "chart.png").read_bytes().startswith(b"\x89PNG")
 
 
@@ -131,5 +154,7 @@ def test_the_smoke_bench_profiles_every_target_into_the_files_it_lists(smoke_res
     profiled = {target_id: set(finding["profiles"]) for target_id, finding in results["findings"].items()}
     assert profiled[f"convert_{SMALLEST}"] == {"convert"}
     assert profiled[f"end_to_end_{SMALLEST}"] == {"gateway", "converter"}
-    assert profiled["gateway_requests_per_second"] == {"gateway"}
+    for target_id in ("gateway_cpu_ms_per_request", "gateway_share_of_database_ceiling",
+                      "gateway_metrics_on_over_off"):
+        assert profiled[target_id] == {"gateway"}
     assert [int(queued) for queued in results["findings"]["throughput_speedup"]["gridfs_reads"]] == [0, 2]
