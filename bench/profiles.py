@@ -24,7 +24,7 @@ PROJECT_PACKAGES = ("gateway", "auth", "converter", "notification", "mp3common",
 class Recording:
     """A py-spy record running in the background until stop()."""
 
-    def __init__(self, target_args, folded_path: Path, *, idle=False, subprocesses=False):
+    def __init__(self, target_args, folded_path: Path, *, idle=False, gil=False, subprocesses=False):
         self.folded_path = folded_path
         command = [PY_SPY, "record", "--format", "raw", "--nolineno", "--rate", "100",
                    "--output", str(folded_path)]
@@ -32,6 +32,10 @@ class Recording:
             # Threads waiting on I/O (a socket, a pipe from ffmpeg) count too: for a wall-clock
             # question, where the time goes matters, not only where the CPU goes.
             command.append("--idle")
+        if gil:
+            # Only the thread holding the GIL: where a threaded server's CPU goes. Without it,
+            # a thread waiting to take the GIL back after a socket call counts as busy there.
+            command.append("--gil")
         if subprocesses:
             command.append("--subprocesses")
         self._process = subprocess.Popen([*command, *target_args], stdout=subprocess.DEVNULL,

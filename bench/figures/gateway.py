@@ -179,15 +179,15 @@ def parse_wrk(output):
 
 
 def profile_miss(context, figures, results_dir) -> Finding:
-    """The same wrk run again under py-spy on the gateway's master and workers, idle samples
-    included, inside Flask's wsgi_app: where a request's time goes. The CPU account of the
-    measured run says what the rest of the machine (the MongoDB-protocol server, wrk) did."""
+    """The same wrk run again under py-spy on the gateway's master and workers, sampling the
+    thread that holds the GIL: where the gateway's CPU per request goes, gunicorn's own share
+    included. The CPU account of the measured run says what the rest of the machine (the
+    MongoDB-protocol server, wrk) did."""
     gateway = figures.gateway
     if isinstance(gateway, Failed):
         return Finding(notes=[gateway.error])
     stem = results_dir / "profile-gateway-get-job"
-    root = ("Flask.wsgi_app", "flask/app.py")
-    recording = profiles.Recording.of_pid(context.system.gateway.pid, stem.with_suffix(".folded.txt"), idle=True,
+    recording = profiles.Recording.of_pid(context.system.gateway.pid, stem.with_suffix(".folded.txt"), gil=True,
                                           subprocesses=True)
     time.sleep(1)  # py-spy attaches
     try:
@@ -195,9 +195,9 @@ def profile_miss(context, figures, results_dir) -> Finding:
     finally:
         folded = recording.stop()
     profiles.render_flame_graph(folded, stem.with_suffix(".svg"),
-                                "gateway under wrk, GET /jobs/<id>: request wall time", root)
+                                "gateway under wrk, GET /jobs/<id>: CPU (samples holding the GIL)")
     return Finding(
-        profiles={"gateway": profiles.summarize(folded, root)},
+        profiles={"gateway": profiles.summarize(folded)},
         files=[stem.with_suffix(".svg").name, folded.name],
         notes=[
             f"Under the profiler: {rerun.requests_per_second:.0f} req/s, p99 {rerun.latency_p99_ms} ms, "
