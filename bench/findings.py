@@ -25,11 +25,17 @@ def profile_misses(table, judgements, context, figures, results_dir, *, passes_t
     """{target id: Finding or Failed} for each target missed with a figure to examine (and, with
     ``passes_too``, each one passed: tests/bench runs every profiler that way)."""
     profile_of = {target.id: target.profile_miss for target in table}
-    return {
-        judgement.id: attempt(f"profile of {judgement.id}", profile_of[judgement.id], context, figures, results_dir)
-        for judgement in judgements
-        if (judgement.verdict == "MISS" or passes_too) and judgement.value is not None
-    }
+    # Targets read off one figure share its profiler (the gateway's three): it runs once, and
+    # each of them gets the same finding, rather than measuring again into the same files.
+    found_by = {}
+    findings = {}
+    for judgement in judgements:
+        if (judgement.verdict == "MISS" or passes_too) and judgement.value is not None:
+            profiler = profile_of[judgement.id]
+            if profiler not in found_by:
+                found_by[profiler] = attempt(f"profile of {judgement.id}", profiler, context, figures, results_dir)
+            findings[judgement.id] = found_by[profiler]
+    return findings
 
 
 def cpu_seconds_shown(seconds):

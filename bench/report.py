@@ -311,8 +311,16 @@ def _findings_section(findings, targets):
            "`.folded.txt` opens in speedscope or flamegraph.pl, the `.svg` is a flame graph of the same samples; "
            "results.json also lists the functions present in the most samples), the RSS timeline, or the CPU "
            "account of the run.", ""]
+    # Targets that share a profiler share its finding: one section, headed by all of them.
+    sections = []
     for target_id, finding in findings.items():
-        out += [f"### {titles.get(target_id, target_id)}", ""]
+        shared = next((section for section in sections if section[0] == finding), None)
+        if shared is None:
+            sections.append((finding, [titles.get(target_id, target_id)]))
+        else:
+            shared[1].append(titles.get(target_id, target_id))
+    for finding, section_titles in sections:
+        out += [f"### {'; '.join(section_titles)}", ""]
         if isinstance(finding, Failed):
             out += [f"Profiling failed: `{finding.error}`", ""]
             continue
