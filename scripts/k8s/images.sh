@@ -17,7 +17,6 @@ cache="$repo/.cache/k8s"
 BIN="$cache/bin"
 saved="$cache/images"
 STATE="${K8S_STATE:-/run/mp3-k8s}"
-readonly dockerd_ready_seconds=60
 export PATH="$BIN:/usr/local/go/bin:$PATH"
 
 log() { echo "[k8s-images] $*" >&2; }
@@ -39,16 +38,9 @@ all_images() {
 }
 
 run_dir=""
-dockerd_pid=""
 
-stop_dockerd() {
-    if [[ -n $dockerd_pid ]] && kill -0 "$dockerd_pid" 2>/dev/null; then
-        log "stopping the Docker daemon it started (pid $dockerd_pid)"
-        kill -TERM "$dockerd_pid"
-        for _ in $(seq 60); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.5; done
-        kill -KILL "$dockerd_pid" 2>/dev/null || true
-        wait "$dockerd_pid" 2>/dev/null || true
-    fi
+stop_build_dockerd() {
+    stop_dockerd
     if [[ -n $run_dir ]]; then
         # dockerd can leave its default network namespace mounted under its exec root.
         findmnt -rn -o TARGET | grep "^$run_dir/" | sort -r | xargs -r umount
@@ -59,22 +51,10 @@ stop_dockerd() {
 
 # A daemon for building only: no bridge and no iptables rules, so it changes nothing on the
 # machine; the builds use the host's network to reach the Debian mirror and PyPI.
-start_dockerd() {
+start_build_dockerd() {
     run_dir="$(mktemp -d /run/mp3-k8s-docker.XXXXXX)"
-    mkdir -p "$cache/docker"
-    log "starting a Docker daemon for the builds (data in .cache/k8s/docker)"
-    dockerd --data-root "$cache/docker" --exec-root "$run_dir/exec" --pidfile "$run_dir/dockerd.pid" \
-        --host "unix://$run_dir/docker.sock" --containerd-namespace mp3-k8s-build \
-        --bridge=none --iptables=false --ip-forward=false --ip-masq=false \
-        --storage-driver overlay2 >"$cache/dockerd.log" 2>&1 &
-    dockerd_pid=$!
-    export DOCKER_HOST="unix://$run_dir/docker.sock"
-    local deadline=$((SECONDS + dockerd_ready_seconds))
-    until docker info >/dev/null 2>&1; do
-        kill -0 "$dockerd_pid" 2>/dev/null || { tail -20 "$cache/dockerd.log" >&2; die "dockerd exited"; }
-        ((SECONDS < deadline)) || die "dockerd did not answer within ${dockerd_ready_seconds}s"
-        sleep 0.5
-    done
+    start_dockerd "$run_dir" --containerd-namespace mp3-k8s-build \
+        --bridge=none --iptables=false --ip-forward=false --ip-masq=false
 }
 
 # static_image TAG DOCKERFILE_DIR BINARY...: a FROM-scratch image holding the given binaries.
@@ -92,10 +72,10 @@ build() {
     for binary in pause coredns keda-operator keda-adapter; do
         [[ -x $BIN/$binary ]] || die "$BIN/$binary is missing: scripts/k8s/tools.sh pause coredns keda"
     done
-    trap stop_dockerd EXIT
+    trap stop_build_dockerd EXIT
     trap 'exit 130' INT
     trap 'exit 143' TERM
-    start_dockerd
+    start_build_dockerd
     local started=$SECONDS
     export STANDIN_BUILD_NETWORK=host
     build_standins
@@ -124,7 +104,7 @@ build() {
         mv "$file.tar.tmp" "$file.tar"
         echo "$id" >"$file.id"
     done < <(all_images)
-    stop_dockerd
+    stop_build_dockerd
     trap - EXIT
 }
 

@@ -18,18 +18,17 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$repo"
 cache="$repo/.cache/compose-test"
 readonly compose_module=github.com/docker/compose/v2 compose_version=v2.40.3
-readonly dockerd_ready_seconds=60
 # Go may be installed outside PATH (as on these machines, in /usr/local/go).
 [[ -x /usr/local/go/bin/go ]] && PATH=$PATH:/usr/local/go/bin
 
 log() { echo "[compose-test] $*"; }
 die() { log "$*" >&2; exit 1; }
-# build_go_tool and build_standins, shared with the Kubernetes test (scripts/k8s/images.sh).
+# build_go_tool, build_standins, start_dockerd and stop_dockerd, shared with the Kubernetes test
+# (scripts/k8s/images.sh).
 # shellcheck source=tests/compose/standins/build.sh
 source tests/compose/standins/build.sh
 
 run_dir=""
-dockerd_pid=""
 pytest_pid=""
 
 install_packages() {
@@ -73,11 +72,7 @@ cleanup() {
         # The test's own project only; a daemon that was already running keeps everything else.
         docker compose --project-name mp3-compose-test --profile observability -f docker-compose.yml \
             -f tests/compose/docker-compose.standins.yml down --volumes --remove-orphans >/dev/null 2>&1
-        log "stopping the Docker daemon it started (pid $dockerd_pid)"
-        kill -TERM "$dockerd_pid" 2>/dev/null
-        for _ in $(seq 60); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.5; done
-        kill -KILL "$dockerd_pid" 2>/dev/null
-        wait "$dockerd_pid" 2>/dev/null
+        stop_dockerd
         local bridge
         for bridge in $(comm -13 "$run_dir/bridges.before" <(bridges)); do
             ip link delete "$bridge"
@@ -92,28 +87,18 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-start_dockerd() {
+# A daemon of its own, with its bridge and iptables rules (compose's networks need them): what
+# the machine had before is saved first, for cleanup to put back.
+start_own_dockerd() {
     if docker info >/dev/null 2>&1; then
         log "using the Docker daemon that is already running"
         return
     fi
-    # Short: the daemon's sockets live under it, and a socket path has a length limit.
     run_dir="$(mktemp -d /run/mp3-compose-test.XXXXXX)"
     iptables-save >"$run_dir/iptables.before"
     ip6tables-save >"$run_dir/ip6tables.before" 2>/dev/null || true
     bridges >"$run_dir/bridges.before"
-    mkdir -p "$cache/docker"
-    log "starting a Docker daemon of its own (data in ${cache#"$repo"/}/docker)"
-    dockerd --data-root "$cache/docker" --exec-root "$run_dir/exec" --pidfile "$run_dir/dockerd.pid" \
-        --host "unix://$run_dir/docker.sock" --storage-driver overlay2 >"$cache/dockerd.log" 2>&1 &
-    dockerd_pid=$!
-    export DOCKER_HOST="unix://$run_dir/docker.sock"
-    local deadline=$((SECONDS + dockerd_ready_seconds))
-    until docker info >/dev/null 2>&1; do
-        kill -0 "$dockerd_pid" 2>/dev/null || { tail -20 "$cache/dockerd.log" >&2; die "dockerd exited"; }
-        ((SECONDS < deadline)) || die "dockerd did not answer within ${dockerd_ready_seconds}s"
-        sleep 0.5
-    done
+    start_dockerd "$run_dir"
 }
 
 ensure_compose() {
@@ -127,7 +112,7 @@ ensure_compose() {
 
 install_packages
 scripts/venv.sh
-start_dockerd
+start_own_dockerd
 ensure_compose
 build_standins
 log "running tests/compose"

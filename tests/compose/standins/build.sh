@@ -1,11 +1,44 @@
 # The stand-in images of the third-party services (tests/compose/standins), built on the Docker
-# daemon DOCKER_HOST names: sourced by tests/compose/run.sh and scripts/k8s/images.sh, from the
-# repository root, after they define `cache` (where the Go builds are kept), `log` and `die`.
-# STANDIN_BUILD_NETWORK, when set, is the network the builds run on (`host` for a daemon
-# started with --bridge=none).
+# daemon DOCKER_HOST names, and that daemon: sourced by tests/compose/run.sh and
+# scripts/k8s/images.sh, from the repository root, after they define `cache` (where the Go builds
+# and Docker's data are kept), `log` and `die`. STANDIN_BUILD_NETWORK, when set, is the network
+# the builds run on (`host` for a daemon started with --bridge=none).
 # shellcheck shell=bash disable=SC2154 # cache comes from the script that sources this
 readonly mailpit_module=github.com/axllent/mailpit mailpit_version=v1.22.3
 readonly debian_mirror=http://deb.debian.org/debian
+readonly dockerd_ready_seconds=60
+dockerd_pid=""
+
+# start_dockerd RUN_DIR [DOCKERD OPTION...]: a Docker daemon of the caller's own, its sockets
+# under RUN_DIR (short: a socket path has a length limit), its data in $cache/docker; returns
+# once it answers, with DOCKER_HOST pointing at it and its pid in dockerd_pid.
+start_dockerd() {
+    local run_dir=$1
+    shift
+    mkdir -p "$cache/docker"
+    log "starting a Docker daemon of its own (data in $cache/docker)"
+    dockerd --data-root "$cache/docker" --exec-root "$run_dir/exec" --pidfile "$run_dir/dockerd.pid" \
+        --host "unix://$run_dir/docker.sock" --storage-driver overlay2 "$@" >"$cache/dockerd.log" 2>&1 &
+    dockerd_pid=$!
+    export DOCKER_HOST="unix://$run_dir/docker.sock"
+    local deadline=$((SECONDS + dockerd_ready_seconds))
+    until docker info >/dev/null 2>&1; do
+        kill -0 "$dockerd_pid" 2>/dev/null || { tail -20 "$cache/dockerd.log" >&2; die "dockerd exited"; }
+        ((SECONDS < deadline)) || die "dockerd did not answer within ${dockerd_ready_seconds}s"
+        sleep 0.5
+    done
+}
+
+# stop_dockerd: the daemon start_dockerd started, by its pid: 30 s to stop, then SIGKILL.
+stop_dockerd() {
+    [[ -n $dockerd_pid ]] && kill -0 "$dockerd_pid" 2>/dev/null || return 0
+    log "stopping the Docker daemon it started (pid $dockerd_pid)"
+    kill -TERM "$dockerd_pid"
+    for _ in $(seq 60); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.5; done
+    kill -KILL "$dockerd_pid" 2>/dev/null || true
+    wait "$dockerd_pid" 2>/dev/null || true
+    dockerd_pid=""
+}
 
 # A Go module's main package built once into the cache: `go install` refuses compose (its go.mod
 # has an `exclude`), so the module is downloaded and built where it lies, in a writable copy.
