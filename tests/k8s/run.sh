@@ -84,10 +84,11 @@ trap 'exit 143' TERM
 # KEDA as its own `config/minimal` kustomization installs it (CRDs, operator, metrics adapter, no
 # admission webhooks), on the image built here.
 install_keda() {
-    # The source tree scripts/k8s/tools.sh built KEDA from (KEDA_VERSION there).
+    # The source tree scripts/k8s/tools.sh built KEDA from (KEDA_VERSION there). Its images are
+    # tagged :main there; whatever the tag, they become the one built here.
     kubectl kustomize .cache/k8s/src/keda-v2.21.0/config/minimal |
-        sed -e 's#image: ghcr.io/kedacore/keda:latest#image: mp3-standin/keda:2.21.0#' \
-            -e 's#image: ghcr.io/kedacore/keda-metrics-apiserver:latest#image: mp3-standin/keda:2.21.0#' \
+        sed -e 's#image: ghcr.io/kedacore/keda:[^[:space:]]*#image: mp3-standin/keda:2.21.0#' \
+            -e 's#image: ghcr.io/kedacore/keda-metrics-apiserver:[^[:space:]]*#image: mp3-standin/keda:2.21.0#' \
             -e 's#- /keda$#- /keda-operator#' \
             -e 's#imagePullPolicy: Always#imagePullPolicy: Never#' |
         kubectl apply --server-side -f - >/dev/null
