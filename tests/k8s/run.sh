@@ -116,7 +116,7 @@ log "KEDA installed in $((SECONDS - step)) s"
 step=$SECONDS
 log "running tests/k8s/cluster"
 # In the background and waited for: a signal to this script then reaches the trap at once.
-.venv/bin/pytest -q tests/k8s/cluster -p no:cacheprovider "$@" &
+.venv/bin/pytest -q -rP tests/k8s/cluster -p no:cacheprovider "$@" &
 pytest_pid=$!
 wait "$pytest_pid"
 pytest_pid=""
