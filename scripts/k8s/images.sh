@@ -43,7 +43,7 @@ stop_build_dockerd() {
     stop_dockerd
     if [[ -n $run_dir ]]; then
         # dockerd can leave its default network namespace mounted under its exec root.
-        findmnt -rn -o TARGET | grep "^$run_dir/" | sort -r | xargs -r umount
+        findmnt -rn -o TARGET | { grep "^$run_dir/" || true; } | sort -r | xargs -r umount
         rm -rf "$run_dir"
     fi
     return 0
