@@ -57,7 +57,7 @@ test: lint promtool stack-start browser ## Install what is missing, lint, start 
 compose-test: venv ## Prove `docker compose up` on stand-in images: health, the flow, a crash, a restart
 	bash tests/compose/run.sh $(PYTEST_ARGS)
 
-k8s-test: venv ## Install the Helm chart on a single-node cluster built here (work in progress: not yet run whole, see issue 15)
+k8s-test: venv ## Install the Helm chart on a single-node cluster built here, and test it there (README: Kubernetes)
 	bash tests/k8s/run.sh $(PYTEST_ARGS)
 
 run: ## Run the four services on the local stack (scripts/run.sh)

@@ -13,7 +13,7 @@ set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$repo"
-cache="$repo/.cache/k8s"
+cache="${K8S_CACHE:-$repo/.cache/k8s}"
 BIN="$cache/bin"
 saved="$cache/images"
 STATE="${K8S_STATE:-/run/mp3-k8s}"

@@ -15,7 +15,10 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$repo"
 export K8S_STATE=/run/mp3-k8s
-export PATH="$repo/.cache/k8s/bin:/usr/local/go/bin:$PATH"
+# The built binaries, images and Docker data (scripts/k8s/*.sh read it too): K8S_CACHE may point
+# a fresh clone at another checkout's, so it does not build them again.
+export K8S_CACHE="${K8S_CACHE:-$repo/.cache/k8s}"
+export PATH="$K8S_CACHE/bin:/usr/local/go/bin:$PATH"
 export KUBECONFIG="$K8S_STATE/admin.kubeconfig"
 
 log() { echo "[k8s-test] $(date -u +%H:%M:%S) $*"; }
@@ -46,7 +49,7 @@ check_nothing_left() {
     compgen -G '/sys/fs/cgroup/*/mp3k8s' >/dev/null && left+=("cgroups /sys/fs/cgroup/*/mp3k8s")
     findmnt -rn -o TARGET | grep -q "^$K8S_STATE" && left+=("mounts under $K8S_STATE")
     local pid_file
-    for pid_file in "$repo"/.cache/k8s/last-run-pids/*; do
+    for pid_file in "$K8S_CACHE"/last-run-pids/*; do
         [[ -f $pid_file ]] && kill -0 "$(cat "$pid_file")" 2>/dev/null && left+=("process $(basename "$pid_file") ($(cat "$pid_file"))")
     done
     if ((${#left[@]})); then
@@ -67,9 +70,9 @@ cleanup() {
     fi
     if [[ -n $cluster_started ]]; then
         # The daemons' pids, to prove after `down` that none of them still runs.
-        rm -rf .cache/k8s/last-run-pids
-        mkdir -p .cache/k8s/last-run-pids
-        cp "$K8S_STATE"/*.pid .cache/k8s/last-run-pids/ 2>/dev/null
+        rm -rf "$K8S_CACHE/last-run-pids"
+        mkdir -p "$K8S_CACHE/last-run-pids"
+        cp "$K8S_STATE"/*.pid "$K8S_CACHE/last-run-pids/" 2>/dev/null
         local started=$SECONDS
         scripts/k8s/cluster.sh down
         log "teardown took $((SECONDS - started)) s"
@@ -86,7 +89,7 @@ trap 'exit 143' TERM
 install_keda() {
     # The source tree scripts/k8s/tools.sh built KEDA from (KEDA_VERSION there). Its images are
     # tagged :main there; whatever the tag, they become the one built here.
-    kubectl kustomize .cache/k8s/src/keda-v2.21.0/config/minimal |
+    kubectl kustomize "$K8S_CACHE/src/keda-v2.21.0/config/minimal" |
         sed -e 's#image: ghcr.io/kedacore/keda:[^[:space:]]*#image: mp3-standin/keda:2.21.0#' \
             -e 's#image: ghcr.io/kedacore/keda-metrics-apiserver:[^[:space:]]*#image: mp3-standin/keda:2.21.0#' \
             -e 's#- /keda$#- /keda-operator#' \
