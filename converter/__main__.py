@@ -5,6 +5,7 @@ import sys
 import threading
 
 from converter import scratch, sweep
+from converter.deleter import BackgroundDeleter
 from converter.settings import Settings
 from converter.worker import ConversionWorker
 from mp3common import broker, jobs, lifecycle, storage
@@ -20,6 +21,7 @@ def main():
     mongo_client = storage.connect(settings.mongodb_uri)
     publisher = broker.Publisher(settings.amqp_url, settings.max_deliveries)
     videos = storage.Bucket(mongo_client, storage.VIDEOS_DB)
+    video_deleter = BackgroundDeleter(videos)
     mp3s = storage.Bucket(mongo_client, storage.MP3S_DB)
     job_store = jobs.Jobs(mongo_client)
     scratch_dir = scratch.claim(settings.work_dir)
@@ -27,6 +29,7 @@ def main():
     stopping = threading.Event()
     worker = ConversionWorker(
         videos=videos,
+        video_deleter=video_deleter,
         mp3s=mp3s,
         jobs=job_store,
         publisher=publisher,
@@ -65,6 +68,7 @@ def main():
         consumer.run()
     finally:
         stop_sweeping.set()
+        video_deleter.close()
         publisher.close()
         mongo_client.close()
         scratch_dir.remove()

@@ -52,9 +52,11 @@ class ConversionWorker:
     # should wait in the queue where another worker can take it.
     PREFETCH = 1
 
-    def __init__(self, *, videos, mp3s, jobs, publisher, work_dir, media_limits=media.DEFAULT_LIMITS,
+    def __init__(self, *, videos, video_deleter, mp3s, jobs, publisher, work_dir, media_limits=media.DEFAULT_LIMITS,
                  should_cancel=lambda: False):
         self._videos = videos
+        # Deletes the sources of finished jobs off this thread (converter.deleter).
+        self._video_deleter = video_deleter
         self._mp3s = mp3s
         self._jobs = jobs
         self._publisher = publisher
@@ -76,7 +78,7 @@ class ConversionWorker:
             # notification service sends one email per job.
             logger.info("job %s is already %s; announcing the result again", job_id, job["state"])
             self._announce(job)
-            self._videos.delete(job["video_fid"])
+            self._video_deleter.delete(job["video_fid"])
             return
         job = self._jobs.mark_converting(job_id)
         if job is None:
@@ -94,17 +96,17 @@ class ConversionWorker:
             return
         except jobs.JobNotFound:
             logger.info("job %s was deleted while converting; discarding it", job_id)
-            self._videos.delete(job["video_fid"])
+            self._video_deleter.delete(job["video_fid"])
             return
         # The job is done before it is announced, so the user who follows the email's link
         # never finds it still converting.
         self._jobs.mark_done(job_id)
         CONVERSIONS.labels(outcome=jobs.DONE, reason="").inc()
         self._announce({**job, "state": jobs.DONE, "mp3_fid": mp3_fid})
-        # After the announcement, so the email does not wait for it: on FerretDB a GridFS delete
-        # reads the whole bucket (21 s for a 400 MB video, bench/). A crash before this line
-        # leaves the source to the redelivery, or to the sweep.
-        self._videos.delete(job["video_fid"])
+        # After the announcement, and queued for another thread, so neither the email nor the
+        # next message waits for it. A crash before it is done leaves the source to the
+        # redelivery, or to the sweep.
+        self._video_deleter.delete(job["video_fid"])
         logger.info("job %s done: mp3 %s", job_id, mp3_fid)
 
     def _convert(self, job):
@@ -158,7 +160,7 @@ class ConversionWorker:
     def _fail(self, job, reason, reason_code):
         """A problem with the file itself: record it and tell the user; retrying would not help."""
         failed = self._jobs.mark_failed(job["_id"], reason)
-        self._videos.delete(job["video_fid"])
+        self._video_deleter.delete(job["video_fid"])
         if failed is None:
             # Another delivery of the same job finished it first (and deleted the source, which
             # is why this one found none): that delivery announces the real result. Announcing a

@@ -63,6 +63,16 @@ def stored_fids(mongo_client, database, **metadata):
     return [str(stored["_id"]) for stored in mongo_client[database]["fs.files"].find(query, {"_id": 1})]
 
 
+def wait_until_sources_deleted(mongo_client, *job_ids, timeout=60):
+    """Wait until no source video of these jobs is stored. The converter deletes a finished job's
+    video on a thread of its own, after the announcement, so the email may come first."""
+    deadline = time.monotonic() + timeout
+    query = {"metadata.job_id": {"$in": list(job_ids)}}
+    while (left := mongo_client[storage.VIDEOS_DB]["fs.files"].count_documents(query)) > 0:
+        assert time.monotonic() < deadline, f"{left} source videos of {job_ids} still stored after {timeout} s"
+        time.sleep(0.1)
+
+
 @pytest.fixture(scope="session")
 def mongo_client(mongo_uri):
     client = storage.connect(mongo_uri)

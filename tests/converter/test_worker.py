@@ -1,8 +1,10 @@
 """ConversionWorker.handle() on the real FerretDB, ffmpeg and RabbitMQ, called without a consumer."""
 import random
+import time
 
 import pytest
 
+from converter.deleter import BackgroundDeleter
 from converter.worker import SOURCE_LOST_REASON, ConversionWorker
 from mp3common import broker, jobs, media, messages, storage
 from tests.conftest import make_video, media_duration, stored_fids
@@ -20,8 +22,16 @@ def work_dir(tmp_path):
 
 
 @pytest.fixture
-def worker(videos, mp3s, job_store, publisher, work_dir):
-    return ConversionWorker(videos=videos, mp3s=mp3s, jobs=job_store, publisher=publisher, work_dir=work_dir)
+def video_deleter(videos):
+    deleter = BackgroundDeleter(videos)
+    yield deleter
+    deleter.close()
+
+
+@pytest.fixture
+def worker(videos, video_deleter, mp3s, job_store, publisher, work_dir):
+    return ConversionWorker(videos=videos, video_deleter=video_deleter, mp3s=mp3s, jobs=job_store,
+                            publisher=publisher, work_dir=work_dir)
 
 
 def announcement(body):
@@ -29,9 +39,16 @@ def announcement(body):
     return messages.job_message(body["job_id"], body["correlation_id"])
 
 
-def assert_video_deleted(videos, video_fid):
-    with pytest.raises(storage.FileNotFound):
-        videos.open(video_fid)
+def assert_video_deleted(videos, video_fid, timeout=60):
+    """Wait until the source is gone: handle() queues its delete for another thread."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            videos.open(video_fid)
+        except storage.FileNotFound:
+            return
+        assert time.monotonic() < deadline, f"video {video_fid} still stored after {timeout} s"
+        time.sleep(0.05)
 
 
 def test_a_video_becomes_an_mp3_of_the_same_length(worker, upload, job_store, mp3s, videos, queue, tmp_path, work_dir):
@@ -183,12 +200,12 @@ class JobsDeletedWhileConverting(jobs.Jobs):
 
 
 def test_a_job_deleted_while_converting_leaves_no_files_behind(
-    videos, mp3s, mongo_client, publisher, upload, work_dir, queue
+    videos, video_deleter, mp3s, mongo_client, publisher, upload, work_dir, queue
 ):
     body = upload.video("regret.mp4", seconds=1)
     video_fid = upload.video_fid(body)
-    worker = ConversionWorker(videos=videos, mp3s=mp3s, jobs=JobsDeletedWhileConverting(mongo_client),
-                              publisher=publisher, work_dir=work_dir)
+    worker = ConversionWorker(videos=videos, video_deleter=video_deleter, mp3s=mp3s,
+                              jobs=JobsDeletedWhileConverting(mongo_client), publisher=publisher, work_dir=work_dir)
 
     worker.handle(body, delivery(body))
 
@@ -198,11 +215,11 @@ def test_a_job_deleted_while_converting_leaves_no_files_behind(
 
 
 def test_a_conversion_stopped_by_shutdown_leaves_no_files_and_the_job_to_retry(
-    videos, mp3s, job_store, publisher, upload, work_dir
+    videos, video_deleter, mp3s, job_store, publisher, upload, work_dir
 ):
     body = upload.video("long.mp4", seconds=3)
-    worker = ConversionWorker(videos=videos, mp3s=mp3s, jobs=job_store, publisher=publisher, work_dir=work_dir,
-                              should_cancel=lambda: True)
+    worker = ConversionWorker(videos=videos, video_deleter=video_deleter, mp3s=mp3s, jobs=job_store,
+                              publisher=publisher, work_dir=work_dir, should_cancel=lambda: True)
 
     with pytest.raises(media.ConversionCancelled):
         worker.handle(body, delivery(body))
@@ -230,11 +247,12 @@ class SourceTakenByAnotherDelivery(storage.Bucket):
 
 
 def test_a_late_duplicate_that_finds_the_source_gone_does_not_fail_a_done_job(
-    mongo_client, mp3s, job_store, publisher, upload, work_dir, queue
+    mongo_client, video_deleter, mp3s, job_store, publisher, upload, work_dir, queue
 ):
     body = upload.video("race.mp4", seconds=1)
     videos = SourceTakenByAnotherDelivery(mongo_client, job_store, body["job_id"])
-    worker = ConversionWorker(videos=videos, mp3s=mp3s, jobs=job_store, publisher=publisher, work_dir=work_dir)
+    worker = ConversionWorker(videos=videos, video_deleter=video_deleter, mp3s=mp3s, jobs=job_store,
+                              publisher=publisher, work_dir=work_dir)
 
     worker.handle(body, delivery(body, attempt=2))
 

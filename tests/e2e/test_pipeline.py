@@ -7,7 +7,7 @@ import uuid
 import pytest
 import requests
 
-from tests.conftest import make_video, media_duration
+from tests.conftest import make_video, media_duration, wait_until_sources_deleted
 
 FID_LINE = re.compile(r"^fid: ([0-9a-f]{24})$", re.MULTILINE)
 LINK = re.compile(r"(http://\S+/download\?\S+)")
@@ -80,8 +80,7 @@ def test_uploaded_videos_arrive_as_mp3_by_email_with_the_source_duration(system,
         assert job["state"] == "done" and job["mp3_fid"] == fid
     # Exactly one email per upload, and the source videos are gone once their MP3s exist.
     assert len(mail.messages_to(user["email"])) == 2
-    videos = mongo_client["videos"]["fs.files"]
-    assert videos.count_documents({"metadata.job_id": {"$in": list(job_ids.values())}}) == 0
+    wait_until_sources_deleted(mongo_client, *job_ids.values())
 
 
 def test_the_link_in_the_email_downloads_without_a_token(system, user, mail, tmp_path):

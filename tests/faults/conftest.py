@@ -263,10 +263,6 @@ def mp3_blob_count(mongo_client, job_id):
     return mongo_client["mp3s"]["fs.files"].count_documents({"metadata.job_id": job_id})
 
 
-def video_blob_count(mongo_client, job_id):
-    return mongo_client["videos"]["fs.files"].count_documents({"metadata.job_id": job_id})
-
-
 def message_ids(mail, address):
     """The Message-IDs of the emails sent to ``address``: one per job, `<job-ID@mp3-converter>`."""
     return [message["Message-ID"] for message in mail.messages_to(address)]

@@ -6,12 +6,11 @@ import pytest
 from bson import ObjectId
 
 from mp3common import jobs, messages
-from tests.conftest import PYTHON, ServiceProcess, free_port, make_video
+from tests.conftest import PYTHON, ServiceProcess, free_port, make_video, wait_until_sources_deleted
 from tests.faults.conftest import (
     mp3_blob_count,
     publish_video_message,
     ready_messages,
-    video_blob_count,
     wait_for_log,
     wait_until_idle,
 )
@@ -77,7 +76,7 @@ def test_two_copies_taken_by_two_converters_at_once_make_one_mp3_and_one_email(
     assert email["Message-ID"] == f"<job-{job_id}@mp3-converter>"
     assert len(mail.messages_to(client.email)) == 1
     assert mp3_blob_count(mongo_client, job_id) == 1
-    assert video_blob_count(mongo_client, job_id) == 0
+    wait_until_sources_deleted(mongo_client, job_id)
     assert client.job(job_id)["state"] == "done"
 
 

@@ -6,12 +6,12 @@ import time
 
 import pytest
 
+from tests.conftest import wait_until_sources_deleted
 from tests.faults.conftest import (
     make_raw_audio_video,
     mp3_blob_count,
     restarted_with,
     send_paused_upload,
-    video_blob_count,
     wait_for_log,
 )
 
@@ -47,7 +47,7 @@ def test_a_converter_stopped_mid_conversion_requeues_it_and_exits_0(
     [email] = mail.wait_for(client.email, timeout=60)
     assert email["Message-ID"] == f"<job-{job_id}@mp3-converter>"
     assert mp3_blob_count(mongo_client, job_id) == 1
-    assert video_blob_count(mongo_client, job_id) == 0
+    wait_until_sources_deleted(mongo_client, job_id)
 
 
 def test_a_gateway_stopped_during_an_upload_finishes_that_upload_first(system, client, mail, tmp_path, upload_dir):

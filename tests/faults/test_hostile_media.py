@@ -13,13 +13,12 @@ import uuid
 import pytest
 
 from mp3common import jobs, media, messages, storage
-from tests.conftest import make_video, media_duration
+from tests.conftest import make_video, media_duration, wait_until_sources_deleted
 from tests.faults.conftest import (
     job_count,
     mp3_blob_count,
     publish_video_message,
     restarted_with,
-    video_blob_count,
     wait_until_idle,
 )
 
@@ -171,7 +170,7 @@ def test_the_converter_applies_the_same_rules_to_a_file_the_gateway_never_checke
     [email] = mail.wait_for(client.email)
     assert UNSUPPORTED in email.get_payload(decode=True).decode()
     assert mp3_blob_count(mongo_client, message["job_id"]) == 0
-    assert video_blob_count(mongo_client, message["job_id"]) == 0
+    wait_until_sources_deleted(mongo_client, message["job_id"])
 
 
 def test_a_webm_named_mp4_still_converts(system, client, tmp_path, mongo_client):
@@ -257,4 +256,4 @@ def test_a_file_that_needs_more_than_the_limits_allow_fails_its_job_with_a_plain
     assert (job["state"], job["error"]) == ("failed", reason)
     assert len(mail.wait_for(client.email)) == 1
     assert mp3_blob_count(mongo_client, job["id"]) == 0
-    assert video_blob_count(mongo_client, job["id"]) == 0
+    wait_until_sources_deleted(mongo_client, job["id"])
