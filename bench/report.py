@@ -81,6 +81,11 @@ def markdown(results, plan, chart_written):
         "tests share these two cores, so the figures carry that noise; the convert step alternates its "
         "two sides to spread it evenly.",
         "",
+        f"**Speed of one core**: a fixed piece of pure-Python work (bench/machine.py) took "
+        f"{machine.reference_ms_start} ms of CPU at the start and {machine.reference_ms_end} ms at the end; the "
+        f"hypervisor took {machine.steal_seconds} s of CPU from this machine during the run (steal). Every CPU "
+        "figure below moves with the first two: compare them before comparing two runs.",
+        "",
     ]
     if plan.mode == "smoke":
         out += ["**Smoke run**: the smallest file stands in for every file and the batches are tiny. "
