@@ -55,11 +55,12 @@ def main(argv=None):
     plan = SMOKE if options.smoke else FULL
     results_dir = options.results_dir
     results_dir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    # Before the stale profiles go: results.md counts the tracked files changed since the commit.
+    machine = Machine.at_start()
     # Profiles are written only for this run's misses; an earlier run's must not linger beside them.
     for stale in results_dir.glob("profile-*"):
         stale.unlink()
-    started = time.monotonic()
-    machine = Machine.at_start()
     logger.info("%s run on %s cores, load average %s", plan.mode, machine.nproc, machine.load_average_start)
 
     videos = corpus.ensure(plan.files, CORPUS_DIR)

@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import re
 import shutil
 import socket
 import sys
@@ -38,6 +39,7 @@ from mp3common import broker, jobs, storage
 logger = logging.getLogger(__name__)
 
 FERRETDB = REPO / ".bin" / "ferretdb"
+FERRETDB_GO_MOD = REPO / "tools" / "ferretdb" / "go.mod"
 READY_TIMEOUT_SECONDS = 60
 # The gateway with the metrics switched off (bench/gateway_without_metrics.py), for the cost of metrics.
 GATEWAY_WITHOUT_METRICS_APP = "bench.gateway_without_metrics:app"
@@ -88,9 +90,19 @@ def describe_mongo(uri):
     finally:
         client.close()
     if "ferretdbVersion" in info:
-        # The stack's FerretDB, built from source (tools/ferretdb/go.mod names its version), says "unknown".
-        return f"FerretDB, version {info['ferretdbVersion']} (answers as MongoDB {info['version']})"
+        version = info["ferretdbVersion"]
+        if version == "unknown":
+            # The stack's FerretDB, built from Go modules, lacks the version file FerretDB's own
+            # build embeds; tools/ferretdb/go.mod names the version built.
+            version = f"{ferretdb_module_version()} (tools/ferretdb/go.mod; the binary says \"unknown\")"
+        return f"FerretDB {version}, answering as MongoDB {info['version']}"
     return f"MongoDB {info['version']}"
+
+
+def ferretdb_module_version():
+    """The FerretDB version tools/ferretdb builds, from its go.mod's require line."""
+    found = re.search(r"^require github\.com/FerretDB/FerretDB (\S+)", FERRETDB_GO_MOD.read_text(), re.MULTILINE)
+    return found.group(1) if found else "unknown"
 
 
 def describe_broker(amqp_url):
