@@ -137,6 +137,9 @@ class ComponentSeconds:
 
 
 OTHER_PROCESSES_LABEL = "other processes on the machine"
+# CPU the hypervisor gave to other virtual machines while this one had work: it shows as busy
+# time of no process here, and makes every process's work take longer on the same instructions.
+STEAL_LABEL = "taken by the hypervisor (steal)"
 MACHINE_BUSY_LABEL = "machine busy (all cores)"
 MACHINE_CAPACITY_LABEL = "machine capacity (cores x wall)"
 
@@ -144,7 +147,8 @@ MACHINE_CAPACITY_LABEL = "machine capacity (cores x wall)"
 @dataclass(frozen=True)
 class CpuSeconds:
     """Where the CPU went between two moments: each component, then the rest of the machine
-    (the last component, `other`), and how busy the machine was out of what it could do."""
+    (`other`) and the hypervisor's steal (the last two components), and how busy the machine was
+    out of what it could do."""
 
     components: list[ComponentSeconds]
     machine_busy: float
@@ -176,13 +180,14 @@ class CpuAccount:
                   for component in self._components}
         machine = psutil.cpu_times()
         busy = sum(machine) - machine.idle - getattr(machine, "iowait", 0.0)
-        return values, busy, time.monotonic()
+        return values, busy, getattr(machine, "steal", 0.0), time.monotonic()
 
     def start(self):
         self._start = self._snapshot()
 
     def stop(self) -> CpuSeconds:
-        (start, busy_start, wall_start), (end, busy_end, wall_end) = self._start, self._snapshot()
+        start, busy_start, steal_start, wall_start = self._start
+        end, busy_end, steal_end, wall_end = self._snapshot()
         components = []
         for component in self._components:
             spent = end[component.id] - start[component.id]
@@ -190,8 +195,9 @@ class CpuAccount:
             # counting from zero again: its figure is unknown, not negative.
             components.append(ComponentSeconds(component.id, component.label,
                                                round(spent, 2) if spent >= 0 else None))
-        busy = busy_end - busy_start
+        busy, steal = busy_end - busy_start, steal_end - steal_start
         known = sum(component.seconds for component in components if component.seconds is not None)
-        other = ComponentSeconds("other", OTHER_PROCESSES_LABEL, round(max(0.0, busy - known), 2))
-        return CpuSeconds(components=[*components, other], machine_busy=round(busy, 2),
+        other = ComponentSeconds("other", OTHER_PROCESSES_LABEL, round(max(0.0, busy - known - steal), 2))
+        stolen = ComponentSeconds("steal", STEAL_LABEL, round(steal, 2))
+        return CpuSeconds(components=[*components, other, stolen], machine_busy=round(busy, 2),
                           machine_capacity=round(psutil.cpu_count() * (wall_end - wall_start), 2))
