@@ -32,7 +32,7 @@ class BackgroundDeleter:
             self._executor.submit(self._delete, fid)
         except RuntimeError:  # closed: the sweep removes the video of a finished job
             self._slots.release()
-            logger.info("not deleting blob %s: stopping; the sweep will", fid)
+            self._skip(fid)
 
     def close(self):
         """Finish the delete in progress, skip the queued ones (the sweep finds them) and stop."""
@@ -42,10 +42,14 @@ class BackgroundDeleter:
     def _delete(self, fid):
         try:
             if self.closing.is_set():
-                logger.info("not deleting blob %s: stopping; the sweep will", fid)
+                self._skip(fid)
             else:
                 self._bucket.delete(fid)
         except Exception:  # the thread must outlive one failed delete
             logger.exception("could not delete blob %s; the sweep will", fid)
         finally:
             self._slots.release()
+
+    @staticmethod
+    def _skip(fid):
+        logger.info("not deleting blob %s: stopping; the sweep will", fid)

@@ -63,6 +63,15 @@ def stored_fids(mongo_client, database, **metadata):
     return [str(stored["_id"]) for stored in mongo_client[database]["fs.files"].find(query, {"_id": 1})]
 
 
+def blob_exists(bucket, fid):
+    """Whether the storage.Bucket ``bucket`` still holds ``fid``."""
+    try:
+        bucket.open(fid).close()
+    except storage.FileNotFound:
+        return False
+    return True
+
+
 def wait_until_sources_deleted(mongo_client, *job_ids, timeout=60):
     """Wait until no source video of these jobs is stored. The converter deletes a finished job's
     video on a thread of its own, after the announcement, so the email may come first."""

@@ -8,7 +8,7 @@ import pytest
 from bson import ObjectId
 
 from mp3common import broker, jobs, messages, storage
-from tests.conftest import fresh_vhost, make_video
+from tests.conftest import blob_exists, fresh_vhost, make_video
 
 
 @pytest.fixture(scope="module")
@@ -126,3 +126,21 @@ class QueueReader:
 @pytest.fixture
 def queue(amqp_url):
     return QueueReader(amqp_url)
+
+
+def delivery(body, attempt=1):
+    """What the consumer hands handle() beside the body, for the ``attempt``-th delivery."""
+    return broker.Delivery(attempt=attempt, redelivered=attempt > 1, correlation_id=body["correlation_id"])
+
+
+def announcement(body):
+    """The `mp3` message for the video message's job: its id and correlation id, nothing more."""
+    return messages.job_message(body["job_id"], body["correlation_id"])
+
+
+def assert_video_deleted(videos, video_fid, timeout=60):
+    """Wait until the source is gone: handle() queues its delete for another thread."""
+    deadline = time.monotonic() + timeout
+    while blob_exists(videos, video_fid):
+        assert time.monotonic() < deadline, f"video {video_fid} still stored after {timeout} s"
+        time.sleep(0.05)

@@ -6,7 +6,8 @@ import pytest
 from converter.deleter import BackgroundDeleter
 from converter.worker import ConversionWorker
 from mp3common import messages, storage
-from tests.converter.test_worker import announcement, assert_video_deleted, delivery
+from tests.conftest import blob_exists
+from tests.converter.conftest import announcement, assert_video_deleted, delivery
 
 # How long a test waits for something it expects to happen at once; reached only on a failure.
 EXPECTED_SOON = 60
@@ -47,14 +48,6 @@ def held(mongo_client):
     bucket.release.set()  # a failing test must not leave the deleter's thread waiting
 
 
-def exists(videos, fid):
-    try:
-        videos.open(fid)
-    except storage.FileNotFound:
-        return False
-    return True
-
-
 def stored(upload, name):
     return upload.video_fid(upload.file(f"the video {name}".encode(), f"{name}.mp4"))
 
@@ -73,7 +66,7 @@ def test_the_job_is_announced_and_handled_while_its_source_is_still_being_delete
     assert held.started.wait(EXPECTED_SOON)
     assert job_store.get(body["job_id"])["state"] == "done"
     assert queue.take(messages.MP3_QUEUE, body["job_id"]) == [announcement(body)]
-    assert exists(videos, video_fid), "the delete is still held"
+    assert blob_exists(videos, video_fid), "the delete is still held"
     held.release.set()
     assert_video_deleted(videos, video_fid)
     deleter.close()
@@ -113,10 +106,10 @@ def test_close_finishes_the_delete_in_progress_and_leaves_the_queued_ones_to_the
     closing.join(EXPECTED_SOON)
 
     assert not closing.is_alive()
-    assert not exists(videos, in_progress)
-    assert exists(videos, queued), "the sweep removes the source of a finished job"
+    assert not blob_exists(videos, in_progress)
+    assert blob_exists(videos, queued), "the sweep removes the source of a finished job"
     deleter.delete(queued)  # after close: not an error, and not done
-    assert exists(videos, queued)
+    assert blob_exists(videos, queued)
 
 
 def test_a_failed_delete_is_logged_and_the_next_one_is_done(mongo_client, videos, upload, caplog):
@@ -128,5 +121,5 @@ def test_a_failed_delete_is_logged_and_the_next_one_is_done(mongo_client, videos
 
     assert_video_deleted(videos, later)
     deleter.close()
-    assert exists(videos, failing), "left to the sweep"
+    assert blob_exists(videos, failing), "left to the sweep"
     assert f"could not delete blob {failing}; the sweep will" in caplog.text

@@ -1,17 +1,13 @@
 """ConversionWorker.handle() on the real FerretDB, ffmpeg and RabbitMQ, called without a consumer."""
 import random
-import time
 
 import pytest
 
 from converter.deleter import BackgroundDeleter
 from converter.worker import SOURCE_LOST_REASON, ConversionWorker
-from mp3common import broker, jobs, media, messages, storage
+from mp3common import jobs, media, messages, storage
 from tests.conftest import make_video, media_duration, stored_fids
-
-
-def delivery(body, attempt=1):
-    return broker.Delivery(attempt=attempt, redelivered=attempt > 1, correlation_id=body["correlation_id"])
+from tests.converter.conftest import announcement, assert_video_deleted, delivery
 
 
 @pytest.fixture
@@ -32,23 +28,6 @@ def video_deleter(videos):
 def worker(videos, video_deleter, mp3s, job_store, publisher, work_dir):
     return ConversionWorker(videos=videos, video_deleter=video_deleter, mp3s=mp3s, jobs=job_store,
                             publisher=publisher, work_dir=work_dir)
-
-
-def announcement(body):
-    """The `mp3` message for the video message's job: its id and correlation id, nothing more."""
-    return messages.job_message(body["job_id"], body["correlation_id"])
-
-
-def assert_video_deleted(videos, video_fid, timeout=60):
-    """Wait until the source is gone: handle() queues its delete for another thread."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            videos.open(video_fid)
-        except storage.FileNotFound:
-            return
-        assert time.monotonic() < deadline, f"video {video_fid} still stored after {timeout} s"
-        time.sleep(0.05)
 
 
 def test_a_video_becomes_an_mp3_of_the_same_length(worker, upload, job_store, mp3s, videos, queue, tmp_path, work_dir):

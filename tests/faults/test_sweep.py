@@ -20,7 +20,7 @@ from bson import Binary, ObjectId
 
 from converter.sweep import SweepCounts, expire_mp3s, sweep
 from mp3common import jobs, storage
-from tests.conftest import PYTHON, REPO, ServiceProcess, free_port, make_video, port_is_open
+from tests.conftest import PYTHON, REPO, ServiceProcess, blob_exists, free_port, make_video, port_is_open
 from tests.faults.conftest import mp3_blob_count, wait_for_log
 
 pytestmark = pytest.mark.timeout(120)
@@ -92,14 +92,6 @@ def store(mongo_client):
         mongo_client.drop_database(name)
 
 
-def exists(bucket, fid):
-    try:
-        bucket.open(fid).close()
-    except storage.FileNotFound:
-        return False
-    return True
-
-
 def test_the_sweep_removes_what_no_job_needs_and_leaves_live_jobs_alone(store):
     queued = store.job(jobs.QUEUED)
     converting = store.job(jobs.CONVERTING)
@@ -120,19 +112,19 @@ def test_the_sweep_removes_what_no_job_needs_and_leaves_live_jobs_alone(store):
 
     assert counts == SweepCounts(expired_mp3s=1, finished_videos=2, unowned_videos=1, unowned_mp3s=3,
                                  partial_uploads=1)
-    assert exists(store.videos, queued["video_fid"]) and exists(store.videos, converting["video_fid"])
-    assert exists(store.mp3s, fresh["mp3_fid"]) and exists(store.mp3s, done_with_source_left["mp3_fid"])
-    assert not exists(store.mp3s, expired["mp3_fid"])
+    assert blob_exists(store.videos, queued["video_fid"]) and blob_exists(store.videos, converting["video_fid"])
+    assert blob_exists(store.mp3s, fresh["mp3_fid"]) and blob_exists(store.mp3s, done_with_source_left["mp3_fid"])
+    assert not blob_exists(store.mp3s, expired["mp3_fid"])
     expired_now = store.jobs.get(expired["_id"])
     assert (expired_now["state"], expired_now["mp3_fid"]) == ("done", expired["mp3_fid"])
     assert expired_now["expired_at"] is not None
-    assert not exists(store.videos, done_with_source_left["video_fid"])
-    assert not exists(store.videos, failed_with_source_left["video_fid"])
-    assert not exists(store.videos, orphan_video)
-    assert exists(store.videos, uploading_video), "a file younger than the grace may still get its job"
-    assert not exists(store.mp3s, orphan_mp3) and not exists(store.mp3s, duplicate_mp3)
-    assert not exists(store.mp3s, failed_jobs_mp3)
-    assert exists(store.mp3s, being_recorded_mp3), "a converting job may be about to record it"
+    assert not blob_exists(store.videos, done_with_source_left["video_fid"])
+    assert not blob_exists(store.videos, failed_with_source_left["video_fid"])
+    assert not blob_exists(store.videos, orphan_video)
+    assert blob_exists(store.videos, uploading_video), "a file younger than the grace may still get its job"
+    assert not blob_exists(store.mp3s, orphan_mp3) and not blob_exists(store.mp3s, duplicate_mp3)
+    assert not blob_exists(store.mp3s, failed_jobs_mp3)
+    assert blob_exists(store.mp3s, being_recorded_mp3), "a converting job may be about to record it"
     assert store.chunk_count("videos", abandoned_upload) == 0
     assert store.chunk_count("mp3s", current_upload) == 1
     states = [store.jobs.get(job["_id"])["state"] for job in (queued, converting, fresh)]
@@ -197,8 +189,8 @@ def test_python_m_converter_sweep_sweeps_once_and_exits_0(own_mongo, system):
 
     assert swept.returncode == 0, swept.stdout + swept.stderr
     assert "sweep done: SweepCounts(expired_mp3s=1, finished_videos=0, unowned_videos=1," in swept.stdout
-    assert not exists(store.mp3s, expired["mp3_fid"]) and not exists(store.videos, orphan)
-    assert exists(store.videos, live["video_fid"])
+    assert not blob_exists(store.mp3s, expired["mp3_fid"]) and not blob_exists(store.videos, orphan)
+    assert blob_exists(store.videos, live["video_fid"])
 
 
 def test_python_m_converter_sweep_exits_1_when_mongodb_is_unreachable(system):
@@ -226,7 +218,7 @@ def test_the_converter_sweeps_on_its_own_every_interval(own_mongo, system, tmp_p
         wait_for_log(sweeping_converter, "sweep done", timeout=30)
     finally:
         assert sweeping_converter.stop() == 0
-    assert not exists(store.videos, orphan)
+    assert not blob_exists(store.videos, orphan)
 
 
 def test_an_expired_mp3_is_gone_and_its_download_answers_404(system, client, mail, mongo_client, tmp_path):
