@@ -278,7 +278,7 @@ def _gateway_section(gateway):
     if gateway is None:
         return out
     out += [f"wrk on loopback, {gateway.threads} threads, {gateway.connections} connections, "
-            f"{gateway.seconds} s, authenticated `GET /jobs/<id>` (gunicorn gthread as configured in "
+            f"{gateway.seconds} s, authenticated `GET /jobs/<id>` (gunicorn gevent as configured in "
             "gateway/gunicorn.conf.py).", "",
             _table(["req/s", "requests", "p50 (ms)", "p90 (ms)", "p99 (ms)", "non-2xx", "socket errors",
                     "workers started during the run"],

@@ -59,7 +59,8 @@ def submit_upload(*, user: User, video: IO[bytes], filename: str, preset: str | 
                           preset=preset, video_fid=video_fid, correlation_id=correlation_id,
                           idempotency_key=idempotency_key, media=asdict(media_info))
         # The message names the job; the converter reads everything else from the job document.
-        services.publisher().publish(messages.VIDEO_QUEUE, messages.job_message(job_id, correlation_id))
+        with services.publisher() as publisher:
+            publisher.publish(messages.VIDEO_QUEUE, messages.job_message(job_id, correlation_id))
     except BaseException:
         _run_undo(undo, job_id)
         raise

@@ -25,12 +25,17 @@ def readyz():
     """Readiness: 200 only when every dependency of an upload is reachable, else 503."""
     checks = {
         "mongodb": _passes("mongodb", lambda: storage.ping(services.mongo_client())),
-        "broker": _passes("broker", lambda: services.publisher().check()),
+        "broker": _passes("broker", _check_broker),
         # Served from the cached key set while it is fresh: what matters is that tokens can be checked.
         "jwks": _passes("jwks", lambda: services.token_verifier().keys.get_signing_keys()),
     }
     ready = all(checks.values())
     return {"status": "ready" if ready else "not ready", "checks": checks}, 200 if ready else 503
+
+
+def _check_broker():
+    with services.publisher() as publisher:
+        publisher.check()
 
 
 def _passes(name, check) -> bool:

@@ -3,14 +3,18 @@
 Nothing here connects at import time or in create_app. gunicorn loads the app and then forks its
 workers; a MongoClient or a broker connection opened before the fork would be shared by every
 worker, which neither library supports. Created on first use, each worker process gets its own
-MongoClient (thread-safe, shared by the worker's threads), and each thread its own Publisher,
-because a pika connection must only be used from one thread.
+MongoClient (safe to share between its greenlets) and a small pool of Publishers: a pika
+connection must only be used by one request at a time, so each publish borrows one and gives it
+back. The pool grows to the most publishes ever in flight at once, not with the number of
+requests served.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from flask import Flask, current_app
 
@@ -37,9 +41,9 @@ class Services:
         self._mp3s: storage.Bucket | None = None
         self._rate_limit_counters: Counters | None = None
         self._token_verifier: tokens.Verifier | None = None
-        self._thread_local = threading.local()
-        # Every Publisher handed out, so close() can reach those of other threads at exit.
+        # Every Publisher made, so close() reaches them all, and those not lent out right now.
         self._publishers: list[broker.Publisher] = []
+        self._idle_publishers: list[broker.Publisher] = []
 
     def mongo_client(self):
         # Locked: two threads racing here would each make a client, and one pool would leak.
@@ -77,15 +81,21 @@ class Services:
             self._rate_limit_counters = counters
         return self._rate_limit_counters
 
-    def publisher(self) -> broker.Publisher:
-        """This thread's own Publisher (pika is not thread-safe)."""
-        publisher = getattr(self._thread_local, "publisher", None)
+    @contextmanager
+    def publisher(self) -> Iterator[broker.Publisher]:
+        """A Publisher no other request is using until this one gives it back (pika is not thread-safe)."""
+        with self._lock:
+            publisher = self._idle_publishers.pop() if self._idle_publishers else None
         if publisher is None:
+            # Made outside the lock: it only connects when first used, which may take a while.
             publisher = broker.Publisher(self._settings.amqp_url, self._settings.max_deliveries)
-            self._thread_local.publisher = publisher
             with self._lock:
                 self._publishers.append(publisher)
-        return publisher
+        try:
+            yield publisher
+        finally:
+            with self._lock:
+                self._idle_publishers.append(publisher)
 
     def token_verifier(self) -> tokens.Verifier:
         # Locked: one per process, so that every thread shares its key set and accepted tokens.
@@ -98,7 +108,7 @@ class Services:
     def close(self) -> None:
         """Close every connection; only for a process (or a test) that has finished its requests."""
         with self._lock:
-            publishers, self._publishers = self._publishers, []
+            publishers, self._publishers, self._idle_publishers = self._publishers, [], []
             mongo_client, self._mongo_client = self._mongo_client, None
             self._jobs = self._videos = self._mp3s = self._rate_limit_counters = None
         for publisher in publishers:
@@ -136,7 +146,8 @@ def rate_limit_counters() -> Counters:
     return _services().rate_limit_counters()
 
 
-def publisher() -> broker.Publisher:
+def publisher():
+    """``with services.publisher() as publisher:`` lends one of the process's Publishers."""
     return _services().publisher()
 
 

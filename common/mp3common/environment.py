@@ -161,7 +161,10 @@ class ServerSettings:
 
     bind: str
     workers: int
+    # Requests a worker serves at once: threads for the gthread worker (auth), connections for
+    # the gevent worker (gateway).
     threads: int
+    worker_connections: int
     log_level: str
     log_format: str
     # Where the workers' metrics files go; emptied by the master before the first worker starts.
@@ -169,9 +172,10 @@ class ServerSettings:
 
 
 def server_settings(port_variable: str, default_port: int, environ: Mapping[str, str] = os.environ,
-                    default_workers: int = 2, default_threads: int = 1) -> ServerSettings:
-    """GUNICORN_BIND (or 127.0.0.1 and ``port_variable``), GUNICORN_WORKERS, GUNICORN_THREADS, LOG_LEVEL,
-    LOG_FORMAT and PROMETHEUS_MULTIPROC_DIR."""
+                    default_workers: int = 2, default_threads: int = 1,
+                    default_worker_connections: int = 1000) -> ServerSettings:
+    """GUNICORN_BIND (or 127.0.0.1 and ``port_variable``), GUNICORN_WORKERS, GUNICORN_THREADS,
+    GUNICORN_WORKER_CONNECTIONS, LOG_LEVEL, LOG_FORMAT and PROMETHEUS_MULTIPROC_DIR."""
     env = EnvironmentReader(environ)
     port = env.integer(port_variable, default_port, minimum=1, maximum=65535)
     # prometheus_client reads it when it is imported, in every worker: it has to be in the
@@ -185,6 +189,8 @@ def server_settings(port_variable: str, default_port: int, environ: Mapping[str,
         bind=env.text("GUNICORN_BIND", f"127.0.0.1:{port}"),
         workers=env.integer("GUNICORN_WORKERS", default_workers, minimum=1, maximum=256),
         threads=env.integer("GUNICORN_THREADS", default_threads, minimum=1, maximum=256),
+        worker_connections=env.integer("GUNICORN_WORKER_CONNECTIONS", default_worker_connections,
+                                       minimum=1, maximum=10000),
         log_level=env.log_level(),
         log_format=env.log_format(),
         prometheus_multiproc_dir=multiproc_dir or Path(),

@@ -115,4 +115,27 @@ def test_gunicorn_binds_loopback_unless_told_otherwise(monkeypatch, environ, bin
     config = runpy.run_path(str(GUNICORN_CONF))
 
     assert config["bind"] == bind
-    assert config["worker_class"] == "gthread"
+    assert config["worker_class"] == "gevent"
+
+
+@pytest.mark.parametrize("environ, workers, connections", [({}, 2, 100),
+                                                           ({"GUNICORN_WORKERS": "3",
+                                                             "GUNICORN_WORKER_CONNECTIONS": "500"}, 3, 500)])
+def test_gunicorn_runs_gevent_workers_with_bounded_connections(monkeypatch, environ, workers, connections):
+    for name in ("GUNICORN_WORKERS", "GUNICORN_WORKER_CONNECTIONS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "/tmp/gateway-metrics")
+
+    config = runpy.run_path(str(GUNICORN_CONF))
+
+    assert (config["worker_class"], config["workers"], config["worker_connections"]) == ("gevent", workers, connections)
+
+
+def test_gunicorn_refuses_a_connection_limit_that_is_not_a_positive_number(monkeypatch):
+    monkeypatch.setenv("GUNICORN_WORKER_CONNECTIONS", "0")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "/tmp/gateway-metrics")
+
+    with pytest.raises(ValueError, match="GUNICORN_WORKER_CONNECTIONS"):
+        runpy.run_path(str(GUNICORN_CONF))
