@@ -97,6 +97,19 @@ def test_a_short_download_link_secret_is_refused(tmp_path):
         Settings.from_env({"DOWNLOAD_LINK_SECRET_FILE": str(short)})
 
 
+GUNICORN_VARIABLES = ("GUNICORN_BIND", "GATEWAY_PORT", "GUNICORN_WORKERS", "GUNICORN_WORKER_CONNECTIONS")
+
+
+def gunicorn_config(monkeypatch, environ):
+    """gateway/gunicorn.conf.py's settings, read with these variables and none of the others it reads."""
+    for name in GUNICORN_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "/tmp/gateway-metrics")
+    return runpy.run_path(str(GUNICORN_CONF))
+
+
 @pytest.mark.parametrize(
     "environ, bind",
     [
@@ -106,36 +119,19 @@ def test_a_short_download_link_secret_is_refused(tmp_path):
     ],
 )
 def test_gunicorn_binds_loopback_unless_told_otherwise(monkeypatch, environ, bind):
-    for name in ("GUNICORN_BIND", "GATEWAY_PORT"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in environ.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "/tmp/gateway-metrics")
-
-    config = runpy.run_path(str(GUNICORN_CONF))
-
-    assert config["bind"] == bind
-    assert config["worker_class"] == "gevent"
+    assert gunicorn_config(monkeypatch, environ)["bind"] == bind
 
 
-@pytest.mark.parametrize("environ, workers, connections", [({}, 2, 100),
-                                                           ({"GUNICORN_WORKERS": "3",
-                                                             "GUNICORN_WORKER_CONNECTIONS": "500"}, 3, 500)])
+@pytest.mark.parametrize("environ, workers, connections", [
+    ({}, 2, 100),
+    ({"GUNICORN_WORKERS": "3", "GUNICORN_WORKER_CONNECTIONS": "500"}, 3, 500),
+])
 def test_gunicorn_runs_gevent_workers_with_bounded_connections(monkeypatch, environ, workers, connections):
-    for name in ("GUNICORN_WORKERS", "GUNICORN_WORKER_CONNECTIONS"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in environ.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "/tmp/gateway-metrics")
-
-    config = runpy.run_path(str(GUNICORN_CONF))
+    config = gunicorn_config(monkeypatch, environ)
 
     assert (config["worker_class"], config["workers"], config["worker_connections"]) == ("gevent", workers, connections)
 
 
 def test_gunicorn_refuses_a_connection_limit_that_is_not_a_positive_number(monkeypatch):
-    monkeypatch.setenv("GUNICORN_WORKER_CONNECTIONS", "0")
-    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "/tmp/gateway-metrics")
-
     with pytest.raises(ValueError, match="GUNICORN_WORKER_CONNECTIONS"):
-        runpy.run_path(str(GUNICORN_CONF))
+        gunicorn_config(monkeypatch, {"GUNICORN_WORKER_CONNECTIONS": "0"})
