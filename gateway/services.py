@@ -85,11 +85,11 @@ class Services:
     def publisher(self) -> Iterator[broker.Publisher]:
         """A Publisher no other request is using until this one gives it back (pika is not thread-safe)."""
         with self._lock:
-            publisher = self._idle_publishers.pop() if self._idle_publishers else None
-        if publisher is None:
-            # Made outside the lock: it only connects when first used, which may take a while.
-            publisher = broker.Publisher(self._settings.amqp_url, self._settings.max_deliveries)
-            with self._lock:
+            if self._idle_publishers:
+                publisher = self._idle_publishers.pop()
+            else:
+                # Cheap to make under the lock: it connects when first used, not here.
+                publisher = broker.Publisher(self._settings.amqp_url, self._settings.max_deliveries)
                 self._publishers.append(publisher)
         try:
             yield publisher
