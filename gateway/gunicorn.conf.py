@@ -11,9 +11,9 @@ bind = settings.bind
 
 # gevent rather than threads: a request spends most of its time waiting (on a slow upload,
 # GridFS, ffprobe, the broker), and a greenlet waits for less than a thread. With the same
-# workers, gevent took a third less CPU per authenticated GET /jobs/<id> than gthread with 4
-# threads in back-to-back runs of the bench's gateway figure (1.09 against 1.66 ms; the full
-# run in bench/results has the latest): no thread hand-off and no GIL contention per request.
+# workers, gevent took about a quarter less CPU per authenticated GET /jobs/<id> than gthread
+# with 4 threads: 9 runs of the bench's gateway figure, mostly alternated, each scaled by the
+# speed of one core in it (raw means 1.52 against 1.69 ms; issue 16's notes list the runs).
 # The worker patches the standard library before it loads the app, so pymongo, pika, requests
 # and subprocess (ffprobe) all yield while they wait. Every request of a worker shares its
 # MongoClient; pika is not safe to share, so a publish borrows a Publisher from a small pool
