@@ -16,9 +16,9 @@ max_requests_jitter = 100
 loglevel = settings.log_level
 accesslog = "-"
 errorlog = "-"
-# gunicorn's default access format logs the HTTP Basic user name (%(u)s), which here is an
-# email address: this one leaves it out, and the time, which the formatter adds.
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s" request_id=%({x-request-id}o)s'
+# The access line of mp3common.access_log: unlike gunicorn's default format, no HTTP Basic user
+# name, which here is an email address.
+logger_class = "mp3common.access_log.AccessLogger"
 # The one place this service's logging is configured: the application's loggers and gunicorn's
 # own write to stdout in one format (LOG_FORMAT), each line with the request id the gateway
 # passed on (mp3common.web), so one id follows a login through both services.

@@ -43,7 +43,7 @@ class Plan:
 
 
 FULL = Plan(mode="full", files=("30s", "10min", "60min", "1gb"),
-            convert_iterations={"30s": 5, "10min": 5, "60min": 1, "1gb": 5},
+            convert_iterations={"30s": 5, "10min": 5, "60min": 3, "1gb": 5},
             target_file="10min", large_file="1gb",
             throughput_uploads=40, throughput_clients=8, wrk_seconds=10,
             store_file_mb=100, store_lookup_seconds=5, store_increments_per_client=100, store_claims=200)

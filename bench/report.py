@@ -289,6 +289,12 @@ def _gateway_section(gateway):
     if gateway.cpu_ms_per_request:
         out += ["CPU per request during the run (ms): "
                 + ", ".join(f"{cost.label} {cost.cpu_ms:.2f}" for cost in gateway.cpu_ms_per_request) + ".", ""]
+    runs = ", ".join(_number(each, 3) for each in gateway.gateway_cpu_ms_per_request_runs)
+    before, after = gateway.core_reference_ms
+    out += [f"The run above is the median of {len(gateway.gateway_cpu_ms_per_request_runs)} runs with metrics on, "
+            f"by the gateway's CPU per request: **{runs} ms**, in the order they ran. One core took {before} ms for "
+            f"bench/machine.py's fixed work before the first and {after} ms after the last: read a figure of another "
+            "run against its own core time.", ""]
     ceiling = gateway.database_ceiling
     out += [f"The ceiling, measured right after: the same job read by `_id` straight from the MongoDB-protocol "
             f"server by {ceiling.processes} client processes (one per core), no HTTP, token or JSON: "
@@ -297,8 +303,9 @@ def _gateway_section(gateway):
             f"The same wrk run on the gateway with metrics off (bench/gateway_without_metrics.py: "
             "`instrument_flask` a no-op, the same gunicorn config): "
             f"{_number(gateway.metrics_off_requests_per_second, 0)} req/s, p99 "
-            f"{_number(gateway.metrics_off_latency_p99_ms, 1)} ms, between the run above and one more with metrics "
-            f"on ({_number(gateway.metrics_on_again_requests_per_second, 0)} req/s); with metrics on, on average "
+            f"{_number(gateway.metrics_off_latency_p99_ms, 1)} ms, between the first two runs with metrics "
+            f"on ({' and '.join(_number(each, 0) for each in gateway.metrics_on_requests_per_second_runs[:2])} req/s); "
+            "with metrics on, on average "
             f"**{_number(100 * gateway.metrics_on_over_off, 1, '%')}** of that.", "",
             "The gateway's targets are those of the issue \"A lean request path and a bench that tells the whole "
             "truth\": its CPU per request, its share of the database's ceiling and the cost of its metrics, all "

@@ -14,9 +14,9 @@ bp = Blueprint("downloads", __name__)
 def download() -> Response:
     """Stream the MP3 named by `fid` to its owner, or to whoever holds a signed link to it."""
     fid = request.args.get("fid", "")
-    if "signature" in request.args or "expires" in request.args:
+    if links.SIGNATURE_PARAMETER in request.args or "expires" in request.args:
         secret = current_app.config["SETTINGS"].download_link_secret
-        links.verify(secret, fid, request.args.get("expires"), request.args.get("signature"))
+        links.verify(secret, fid, request.args.get("expires"), request.args.get(links.SIGNATURE_PARAMETER))
         stored = conversions.open_mp3(fid)
     else:
         stored = conversions.open_owned_mp3(tokens.current_user(), fid)

@@ -50,7 +50,9 @@ loglevel = settings.log_level.lower()
 accesslog = "-"
 errorlog = "-"
 logconfig_dict = logs.config_dict("gateway", settings.log_level, settings.log_format, gunicorn=True)
-access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms request_id=%({x-request-id}o)s'
+# The access line of mp3common.access_log: built from its few fields rather than gunicorn's
+# atoms, and without the signature of a signed download link.
+logger_class = "mp3common.access_log.AccessLogger"
 
 
 def worker_exit(server, worker):

@@ -1,17 +1,23 @@
 """5. The gateway: requests per second and latency of an authenticated GET /jobs/<id> under wrk,
 the gateway's CPU per request, the ceiling the database alone sets, and the same load on a
-gateway with metrics off (bench/gateway_without_metrics.py): what the metrics cost."""
+gateway with metrics off (bench/gateway_without_metrics.py): what the metrics cost.
+
+The gateway's figures are those of the median of three runs with metrics on. One core's speed
+moved by up to 1.9x between runs on this project's machine (bench/machine.py), and a single
+10 s run cannot tell a change of the code from a change of the machine; the speed of one core
+is measured beside the runs, so that figures of different runs can be read against it."""
 from __future__ import annotations
 
 import concurrent.futures
 import logging
 import os
 import re
+import statistics
 import subprocess
 import time
 from dataclasses import dataclass
 
-from bench import corpus, profiles
+from bench import corpus, machine, profiles
 from bench.context import Failed
 from bench.findings import Finding, cpu_seconds_shown
 from bench.jobs import wait_for_email
@@ -20,6 +26,8 @@ from mp3common import jobs, storage
 
 logger = logging.getLogger(__name__)
 
+# Runs with metrics on; the figure is the median of their gateway CPU per request.
+METRICS_ON_RUNS = 3
 WRK_LUA = '-- Every request carries the bench user\'s token.\nwrk.headers["Authorization"] = "Bearer {token}"\n'
 
 
@@ -68,40 +76,57 @@ class GatewayFigure(WrkRun):
     share_of_database_ceiling: float  # requests_per_second / database_ceiling.lookups_per_second
     metrics_off_requests_per_second: float
     metrics_off_latency_p99_ms: float
-    # The metrics-on gateway once more, right after the metrics-off one: on, off, on again, so
-    # that a load that grows or fades during the runs moves both sides alike.
-    metrics_on_again_requests_per_second: float
-    # The mean of the two metrics-on runs / the metrics-off run.
+    # Each metrics-on run, in order: the first two come right before and right after the
+    # metrics-off run, so that a load that grows or fades during the runs moves both sides alike.
+    metrics_on_requests_per_second_runs: list[float]
+    # The mean of those two metrics-on runs / the metrics-off run.
     metrics_on_over_off: float
+    # The gateway's CPU per request in each metrics-on run; the figure is their median.
+    gateway_cpu_ms_per_request_runs: list[float | None]
+    # Milliseconds one core took for bench/machine.py's fixed work before the first run and after the last.
+    core_reference_ms: tuple[float, float]
 
 
 def measure(context) -> GatewayFigure:
     """Requests per second and latency of an authenticated GET /jobs/<id>, from wrk on loopback,
-    for a fixed time with a fixed number of connections; then the database's ceiling, and the
-    same wrk run on a gateway with metrics off."""
+    for a fixed time with a fixed number of connections; then the database's ceiling, the same
+    wrk run on a gateway with metrics off, and two more runs with metrics on."""
     upload = context.user.upload(context.videos[corpus.SMALLEST])
     context.created_jobs.append(upload.job_id)
     context.gateway_job_id = upload.job_id
     # Converted before the load starts, so that no conversion shares the cores with the requests.
     wait_for_email(context, upload.job_id, context.system.dead_letter_count(), timeout=300)
-    run = run_wrk(context, upload.job_id, context.plan.wrk_seconds)
-    cost = [RequestCost(component.id, component.label, round(1000 * component.seconds / run.requests, 3))
-            for component in run.cpu_seconds.components if component.seconds is not None and run.requests]
+    core_before = machine.reference_ms()
+    # on, the ceiling, off, on, on: the ceiling is read right after a run, and the metrics-off
+    # run sits between two metrics-on runs, so that a load that grows or fades moves both sides.
+    metrics_on = [run_wrk(context, upload.job_id, context.plan.wrk_seconds)]
     ceiling = database_ceiling(context.system.mongo_uri, upload.job_id, context.plan.wrk_seconds)
     logger.info("gateway: the database alone answers %.0f lookups/s", ceiling.lookups_per_second)
     with context.system.gateway_without_metrics() as url:
         metrics_off = run_wrk(context, upload.job_id, context.plan.wrk_seconds, gateway_url=url)
-    metrics_on_again = run_wrk(context, upload.job_id, context.plan.wrk_seconds)
-    metrics_on = (run.requests_per_second + metrics_on_again.requests_per_second) / 2
+    metrics_on += [run_wrk(context, upload.job_id, context.plan.wrk_seconds) for _ in range(METRICS_ON_RUNS - 1)]
+    core_after = machine.reference_ms()
+    costs = [_cost_per_request(run) for run in metrics_on]
+    gateway_cpu = [next((each.cpu_ms for each in cost if each.id == "gateway"), None) for cost in costs]
+    # The median run by the gateway's CPU per request; every figure below is that run's.
+    median = sorted(range(len(metrics_on)), key=lambda index: gateway_cpu[index] or 0)[len(metrics_on) // 2]
+    run = metrics_on[median]
+    around_off = statistics.mean(each.requests_per_second for each in metrics_on[:2])
     return GatewayFigure(
-        **vars(run), cpu_ms_per_request=cost, database_ceiling=ceiling,
-        gateway_cpu_ms_per_request=next((each.cpu_ms for each in cost if each.id == "gateway"), None),
+        **vars(run), cpu_ms_per_request=costs[median], database_ceiling=ceiling,
+        gateway_cpu_ms_per_request=gateway_cpu[median],
         share_of_database_ceiling=round(run.requests_per_second / ceiling.lookups_per_second, 3),
         metrics_off_requests_per_second=metrics_off.requests_per_second,
         metrics_off_latency_p99_ms=metrics_off.latency_p99_ms,
-        metrics_on_again_requests_per_second=metrics_on_again.requests_per_second,
-        metrics_on_over_off=round(metrics_on / metrics_off.requests_per_second, 3),
+        metrics_on_requests_per_second_runs=[each.requests_per_second for each in metrics_on],
+        metrics_on_over_off=round(around_off / metrics_off.requests_per_second, 3),
+        gateway_cpu_ms_per_request_runs=gateway_cpu, core_reference_ms=(core_before, core_after),
     )
+
+
+def _cost_per_request(run) -> list[RequestCost]:
+    return [RequestCost(component.id, component.label, round(1000 * component.seconds / run.requests, 3))
+            for component in run.cpu_seconds.components if component.seconds is not None and run.requests]
 
 
 def database_ceiling(mongo_uri, job_id, seconds) -> DatabaseCeiling:
@@ -210,8 +235,8 @@ def profile_miss(context, figures, results_dir) -> Finding:
             *_ceiling_notes(gateway),
             f"With metrics off (bench/gateway_without_metrics.py, the same gunicorn config): "
             f"{gateway.metrics_off_requests_per_second:.0f} req/s, p99 {gateway.metrics_off_latency_p99_ms} ms; "
-            f"with them on, {gateway.requests_per_second:.0f} req/s before it and "
-            f"{gateway.metrics_on_again_requests_per_second:.0f} after, on average {gateway.metrics_on_over_off:.1%} "
+            f"with them on, {gateway.metrics_on_requests_per_second_runs[0]:.0f} req/s before it and "
+            f"{gateway.metrics_on_requests_per_second_runs[1]:.0f} after, on average {gateway.metrics_on_over_off:.1%} "
             "of it.",
         ],
     )

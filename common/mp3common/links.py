@@ -12,6 +12,9 @@ import hmac
 import time
 from urllib.parse import urlencode
 
+# The query parameter that carries a link's signature; the access log leaves its value out.
+SIGNATURE_PARAMETER = "signature"
+
 
 class LinkError(Exception):
     """A signed link that does not grant access; the message is meant for the client."""
@@ -33,7 +36,7 @@ def signature(secret: bytes, fid: str, expires: int) -> str:
 def signed_download_url(base_url: str, fid: str, secret: bytes, ttl_seconds: int, now: float) -> str:
     """The link to download ``fid`` until ``now`` (unix seconds) + ``ttl_seconds``."""
     expires = int(now) + ttl_seconds
-    query = urlencode({"fid": fid, "expires": expires, "signature": signature(secret, fid, expires)})
+    query = urlencode({"fid": fid, "expires": expires, SIGNATURE_PARAMETER: signature(secret, fid, expires)})
     return f"{base_url.rstrip('/')}/download?{query}"
 
 

@@ -27,19 +27,6 @@ class CorrelationIdFilter(logging.Filter):
         return True
 
 
-class AccessLogFilter(logging.Filter):
-    """Gives a gunicorn access line the request id of its response as the correlation id.
-
-    gunicorn writes the line after the request's context has ended; the id is still in the
-    response's X-Request-ID header, which is one of the line's atoms.
-    """
-
-    def filter(self, record):
-        atoms = record.args if isinstance(record.args, dict) else {}
-        record.correlation_id = atoms.get("{x-request-id}o") or "-"
-        return True
-
-
 def _formatter(service_name, log_format):
     if log_format == "json":
         return {
@@ -55,13 +42,14 @@ def config_dict(service_name, level="INFO", log_format="plain", *, gunicorn=Fals
     """The logging configuration of a service, for logging.config.dictConfig or gunicorn's logconfig_dict.
 
     With ``gunicorn``, gunicorn's error log joins the application's lines and its access log gets
-    a handler of its own, whose filter takes the correlation id from the response (AccessLogFilter).
+    a handler of its own, without the correlation id filter: an access line is written after the
+    request's context has ended, and carries the request id itself (mp3common.access_log).
     """
     config = {
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"service": _formatter(service_name, log_format)},
-        "filters": {"correlation_id": {"()": CorrelationIdFilter}, "access": {"()": AccessLogFilter}},
+        "filters": {"correlation_id": {"()": CorrelationIdFilter}},
         "handlers": {
             "stdout": {
                 "class": "logging.StreamHandler",
@@ -77,7 +65,7 @@ def config_dict(service_name, level="INFO", log_format="plain", *, gunicorn=Fals
         },
     }
     if gunicorn:
-        config["handlers"]["access"] = {**config["handlers"]["stdout"], "filters": ["access"]}
+        config["handlers"]["access"] = {**config["handlers"]["stdout"], "filters": []}
         config["loggers"].update({
             # No handlers of their own: records propagate to the root's, so each line is written once.
             "gunicorn.error": {"level": level, "handlers": [], "propagate": True},

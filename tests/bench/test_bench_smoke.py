@@ -71,7 +71,11 @@ FIGURES = {
         ("gateway", "gateway_cpu_ms_per_request"),
         ("gateway", "share_of_database_ceiling"),
         ("gateway", "metrics_off_requests_per_second"),
-        ("gateway", "metrics_on_again_requests_per_second"),
+        # Each of the three metrics-on runs, and one core's speed before and after them.
+        *[("gateway", runs, index) for index in range(3)
+          for runs in ("metrics_on_requests_per_second_runs", "gateway_cpu_ms_per_request_runs")],
+        ("gateway", "core_reference_ms", 0),
+        ("gateway", "core_reference_ms", 1),
         ("gateway", "metrics_on_over_off"),
     ],
 }

@@ -90,10 +90,28 @@ def test_the_link_in_the_email_downloads_without_a_token(system, user, mail, tmp
     link = LINK.search(email_text(message)).group(1)
     link = re.sub(r"^http://[^/]+", system.gateway_url, link)
 
-    download = requests.get(link, timeout=30)
+    request_id = f"link-{uuid.uuid4().hex[:12]}"
+
+    download = requests.get(link, headers={"X-Request-ID": request_id}, timeout=30)
 
     assert download.status_code == 200
     assert download.headers["Content-Type"] == "audio/mpeg"
+    # Its access line leaves the signature out: whoever reads the logs cannot download the MP3.
+    access_line = wait_for_log_line(system["gateway"].log_path, f"request_id={request_id}")
+    signature = re.search(r"signature=([0-9a-f]+)", link).group(1)
+    assert '"GET /download?fid=' in access_line and "&signature=- HTTP/1.1\" 200 " in access_line
+    assert signature not in system["gateway"].log_path.read_text()
+
+
+def wait_for_log_line(path, text, timeout=10):
+    """The first line of the log at ``path`` with ``text``, once the service has written it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [line for line in path.read_text().splitlines() if text in line]
+        if found:
+            return found[0]
+        assert time.monotonic() < deadline, f"no line with {text!r} in {path}"
+        time.sleep(0.05)
 
 
 def test_a_video_without_sound_is_refused_at_upload_with_422(system, user, tmp_path):
