@@ -295,6 +295,15 @@ def _gateway_section(gateway):
             f"by the gateway's CPU per request: **{runs} ms**, in the order they ran. One core took {before} ms for "
             f"bench/machine.py's fixed work before the first and {after} ms after the last: read a figure of another "
             "run against its own core time.", ""]
+    floor = gateway.framework_floor_cpu_ms_per_request
+    if floor is not None and gateway.gateway_cpu_ms_per_request is not None:
+        own = gateway.gateway_cpu_ms_per_request
+        out += [f"The framework floor, between the last two runs: the same wrk run on bench/framework_floor.py, "
+                "served with the gateway's gunicorn config (gevent, the access line) by a Flask app that reads the "
+                "job by `_id` with pymongo and answers the same JSON, with none of the gateway's code (no token, "
+                f"ownership, request id, headers or metrics): {_number(gateway.framework_floor_requests_per_second, 0)}"
+                f" req/s at **{_number(floor, 3)} ms** of its CPU per request. Of the gateway's {_number(own, 3)} ms, "
+                f"the frameworks take that much and the project's code **{_number(own - floor, 3)} ms**.", ""]
     ceiling = gateway.database_ceiling
     out += [f"The ceiling, measured right after: the same job read by `_id` straight from the MongoDB-protocol "
             f"server by {ceiling.processes} client processes (one per core), no HTTP, token or JSON: "

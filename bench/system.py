@@ -43,6 +43,7 @@ FERRETDB_GO_MOD = REPO / "tools" / "ferretdb" / "go.mod"
 READY_TIMEOUT_SECONDS = 60
 # The gateway with the metrics switched off (bench/gateway_without_metrics.py), for the cost of metrics.
 GATEWAY_WITHOUT_METRICS_APP = "bench.gateway_without_metrics:app"
+FRAMEWORK_FLOOR_APP = "bench.framework_floor:app"
 # Deleting a large video may scan a whole GridFS bucket in FerretDB; it must still end.
 CLEAN_UP_QUERY_TIMEOUT_SECONDS = 900
 
@@ -142,10 +143,10 @@ class System:
     def gateway(self):
         return self.services["gateway"]
 
-    def gateway_workers(self):
+    def gateway_workers(self, gateway=None):
         """The pids of gunicorn's workers (the master's children), not the master itself."""
         try:
-            return [child.pid for child in psutil.Process(self.gateway.pid).children()]
+            return [child.pid for child in psutil.Process((gateway or self.gateway).pid).children()]
         except psutil.NoSuchProcess:
             return []
 
@@ -172,16 +173,18 @@ class System:
         finally:
             connection.close()
 
-    def cpu_components(self):
+    def cpu_components(self, gateway=None):
         """What the CPU account of a run is split into (pids, each with whether its live
-        descendants count), in the order results.md lists them."""
+        descendants count), in the order results.md lists them; the gateway is ``gateway`` if
+        given (one of another_gateway's)."""
+        gateway = gateway or self.gateway
 
         def pids(*values, deep=False):
             return [(value, deep) for value in values if value]
 
         return [
             Component("gateway", "gateway (master and workers)",
-                      lambda: pids(self.gateway.pid, *self.gateway_workers())),
+                      lambda: pids(gateway.pid, *self.gateway_workers(gateway))),
             Component("converters", "converters (with ffmpeg)",
                       lambda: pids(*(converter.pid for converter in self.converters))),
             Component("notification", "notification", lambda: pids(self.services["notification"].pid)),
@@ -210,17 +213,17 @@ class System:
         return f"{server} ({whose})" if local else f"{server} (given: not counted)"
 
     @contextlib.contextmanager
-    def gateway_without_metrics(self):
-        """A second gateway, the same but with metrics off (bench/gateway_without_metrics.py),
-        started as the first one is; yield its URL, stop it on exit."""
+    def another_gateway(self, name, app):
+        """A second gateway serving ``app`` (bench/gateway_without_metrics.py, bench/framework_floor.py)
+        with the same gunicorn command and config, started as the first one is; yield it, stop it on exit."""
         port = free_port()
-        gateway = service_process("gateway-without-metrics", port, self.env, self.work_dir / "logs",
-                                  module="gateway", ready_path="/readyz")
+        gateway = service_process(name, port, self.env, self.work_dir / "logs", module="gateway",
+                                  ready_path="/readyz")
         # The same gunicorn command and config (harness.system.service_argv), another app: its last argument.
-        gateway = dataclasses.replace(gateway, argv=[*gateway.argv[:-1], GATEWAY_WITHOUT_METRICS_APP])
+        gateway = dataclasses.replace(gateway, argv=[*gateway.argv[:-1], app])
         try:
             gateway.start(wait=False).wait_healthy(READY_TIMEOUT_SECONDS)
-            yield f"http://127.0.0.1:{port}"
+            yield gateway
         finally:
             gateway.stop()
 

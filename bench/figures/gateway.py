@@ -15,6 +15,7 @@ import re
 import statistics
 import subprocess
 import time
+import urllib.parse
 from dataclasses import dataclass
 
 from bench import corpus, machine, profiles
@@ -22,6 +23,7 @@ from bench.context import Failed
 from bench.findings import Finding, cpu_seconds_shown
 from bench.jobs import wait_for_email
 from bench.sampling import CpuAccount, CpuSeconds
+from bench.system import FRAMEWORK_FLOOR_APP, GATEWAY_WITHOUT_METRICS_APP
 from mp3common import jobs, storage
 
 logger = logging.getLogger(__name__)
@@ -85,6 +87,10 @@ class GatewayFigure(WrkRun):
     gateway_cpu_ms_per_request_runs: list[float | None]
     # Milliseconds one core took for bench/machine.py's fixed work before the first run and after the last.
     core_reference_ms: tuple[float, float]
+    # The same wrk run on bench/framework_floor.py: gunicorn, Flask and pymongo with none of the
+    # gateway's code; its CPU per request is what the frameworks alone cost here.
+    framework_floor_requests_per_second: float
+    framework_floor_cpu_ms_per_request: float | None
 
 
 def measure(context) -> GatewayFigure:
@@ -97,17 +103,22 @@ def measure(context) -> GatewayFigure:
     # Converted before the load starts, so that no conversion shares the cores with the requests.
     wait_for_email(context, upload.job_id, context.system.dead_letter_count(), timeout=300)
     core_before = machine.reference_ms()
-    # on, the ceiling, off, on, on: the ceiling is read right after a run, and the metrics-off
-    # run sits between two metrics-on runs, so that a load that grows or fades moves both sides.
-    metrics_on = [run_wrk(context, upload.job_id, context.plan.wrk_seconds)]
-    ceiling = database_ceiling(context.system.mongo_uri, upload.job_id, context.plan.wrk_seconds)
+    seconds = context.plan.wrk_seconds
+    # on, the ceiling, off, on, the floor, on: the ceiling is read right after a run, and the
+    # metrics-off run and the floor each sit between two metrics-on runs, so that a load that
+    # grows or fades during the runs moves both sides alike.
+    metrics_on = [run_wrk(context, upload.job_id, seconds)]
+    ceiling = database_ceiling(context.system.mongo_uri, upload.job_id, seconds)
     logger.info("gateway: the database alone answers %.0f lookups/s", ceiling.lookups_per_second)
-    with context.system.gateway_without_metrics() as url:
-        metrics_off = run_wrk(context, upload.job_id, context.plan.wrk_seconds, gateway_url=url)
-    metrics_on += [run_wrk(context, upload.job_id, context.plan.wrk_seconds) for _ in range(METRICS_ON_RUNS - 1)]
+    with context.system.another_gateway("gateway-without-metrics", GATEWAY_WITHOUT_METRICS_APP) as gateway:
+        metrics_off = run_wrk(context, upload.job_id, seconds, gateway)
+    metrics_on.append(run_wrk(context, upload.job_id, seconds))
+    with context.system.another_gateway("framework-floor", FRAMEWORK_FLOOR_APP) as gateway:
+        floor = run_wrk(context, upload.job_id, seconds, gateway)
+    metrics_on += [run_wrk(context, upload.job_id, seconds) for _ in range(METRICS_ON_RUNS - 2)]
     core_after = machine.reference_ms()
     costs = [_cost_per_request(run) for run in metrics_on]
-    gateway_cpu = [next((each.cpu_ms for each in cost if each.id == "gateway"), None) for cost in costs]
+    gateway_cpu = [_gateway_cpu(cost) for cost in costs]
     # The median run by the gateway's CPU per request; every figure below is that run's.
     median = sorted(range(len(metrics_on)), key=lambda index: gateway_cpu[index] or 0)[len(metrics_on) // 2]
     run = metrics_on[median]
@@ -121,7 +132,13 @@ def measure(context) -> GatewayFigure:
         metrics_on_requests_per_second_runs=[each.requests_per_second for each in metrics_on],
         metrics_on_over_off=round(around_off / metrics_off.requests_per_second, 3),
         gateway_cpu_ms_per_request_runs=gateway_cpu, core_reference_ms=(core_before, core_after),
+        framework_floor_requests_per_second=floor.requests_per_second,
+        framework_floor_cpu_ms_per_request=_gateway_cpu(_cost_per_request(floor)),
     )
+
+
+def _gateway_cpu(cost):
+    return next((each.cpu_ms for each in cost if each.id == "gateway"), None)
 
 
 def _cost_per_request(run) -> list[RequestCost]:
@@ -153,14 +170,17 @@ def _lookups(mongo_uri, job_id, seconds):
         client.close()
 
 
-def run_wrk(context, job_id, seconds, gateway_url=None) -> WrkRun:
-    """wrk on GET /jobs/<id> of the system's gateway (or of the one at ``gateway_url``)."""
+def run_wrk(context, job_id, seconds, gateway=None) -> WrkRun:
+    """wrk on GET /jobs/<id> of the system's gateway (or of ``gateway``, one of another_gateway's),
+    with that gateway's CPU in the account."""
     plan = context.plan
+    gateway = gateway or context.system.gateway
     script = context.scratch / "authorization.lua"
     script.write_text(WRK_LUA.format(token=context.user.token))
-    url = f"{gateway_url or context.system.gateway_url}/jobs/{job_id}"
-    booted_before = _workers_booted(context.system)
-    cpu = CpuAccount(context.system.cpu_components())
+    address = urllib.parse.urlsplit(gateway.health_url)
+    url = f"{address.scheme}://{address.netloc}/jobs/{job_id}"
+    booted_before = _workers_booted(gateway)
+    cpu = CpuAccount(context.system.cpu_components(gateway))
     cpu.start()
     output = subprocess.run(
         # --timeout: a slow answer (the gateway gives up on MongoDB after 5 s) counts in the
@@ -170,16 +190,15 @@ def run_wrk(context, job_id, seconds, gateway_url=None) -> WrkRun:
         check=True, capture_output=True, text=True, timeout=seconds + 60,
     ).stdout
     run = WrkRun(**parse_wrk(output), seconds=seconds, threads=plan.wrk_threads, connections=plan.wrk_connections,
-                 gateway_workers_started_during_run=_workers_booted(context.system) - booted_before,
+                 gateway_workers_started_during_run=_workers_booted(gateway) - booted_before,
                  cpu_seconds=cpu.stop())
-    logger.info("gateway%s: %.0f req/s, p99 %.1f ms", " (metrics off)" if gateway_url else "",
-                run.requests_per_second, run.latency_p99_ms)
+    logger.info("%s: %.0f req/s, p99 %.1f ms", gateway.name, run.requests_per_second, run.latency_p99_ms)
     return run
 
 
-def _workers_booted(running):
+def _workers_booted(gateway):
     # gunicorn logs each worker it starts; max_requests makes it replace workers under load.
-    return sum("Booting worker" in line for line in running.gateway.log_lines())
+    return sum("Booting worker" in line for line in gateway.log_lines())
 
 
 def parse_wrk(output):
@@ -233,6 +252,7 @@ def profile_miss(context, figures, results_dir) -> Finding:
             f"gunicorn started {gateway.gateway_workers_started_during_run} new worker(s) during the measured run "
             "(max_requests recycling).",
             *_ceiling_notes(gateway),
+            *_floor_notes(gateway),
             f"With metrics off (bench/gateway_without_metrics.py, the same gunicorn config): "
             f"{gateway.metrics_off_requests_per_second:.0f} req/s, p99 {gateway.metrics_off_latency_p99_ms} ms; "
             f"with them on, {gateway.metrics_on_requests_per_second_runs[0]:.0f} req/s before it and "
@@ -257,3 +277,13 @@ def _ceiling_notes(gateway):
                  f"no HTTP at all, made {ceiling.lookups_per_second:.0f} lookups/s; the gateway served "
                  f"{gateway.share_of_database_ceiling:.0%} of that.")
     return notes
+
+
+def _floor_notes(gateway):
+    floor, own = gateway.framework_floor_cpu_ms_per_request, gateway.gateway_cpu_ms_per_request
+    if floor is None or own is None:
+        return []
+    return [f"The framework floor (bench/framework_floor.py: the same gunicorn config, Flask and pymongo, one "
+            f"find_one by _id and the same JSON, none of the gateway's code) took {floor:.2f} ms of its CPU per "
+            f"request at {gateway.framework_floor_requests_per_second:.0f} req/s: the gateway's own code costs "
+            f"{own - floor:.2f} ms of its {own:.2f} ms."]

@@ -25,7 +25,7 @@ COPY_BUFFER = CHUNK_SIZE
 # pymongo (4.7 and later) holds up to 48 MB of a file's chunks before writing them with one
 # insert_many, then encodes them into a second message as large: close to 100 MB per upload in
 # flight, whatever the file (bench/: a gateway worker went from 63 to 150 MB on a 400 MB upload).
-# pymongo offers no public setting for it (checked in 4.10: GridFSBucket, GridIn and put() take
+# pymongo offers no public setting for it (checked in 4.20: GridFSBucket, GridIn and put() take
 # a chunk size but no batch size; GridIn reads only the module constants that PYTHON-4146 added),
 # so its constant is lowered, for the whole process:
 # 16 chunks (4 MB) per insert_many keep memory flat; a 100 MB put took 9.6 s against 9.2 s.
