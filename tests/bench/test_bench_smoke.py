@@ -76,6 +76,8 @@ FIGURES = {
           for runs in ("metrics_on_requests_per_second_runs", "gateway_cpu_ms_per_request_runs")],
         ("gateway", "core_reference_ms", 0),
         ("gateway", "core_reference_ms", 1),
+        ("gateway", "framework_floor_requests_per_second"),
+        ("gateway", "framework_floor_cpu_ms_per_request"),
         ("gateway", "metrics_on_over_off"),
     ],
 }
