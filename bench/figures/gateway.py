@@ -1,6 +1,7 @@
 """5. The gateway: requests per second and latency of an authenticated GET /jobs/<id> under wrk,
-the gateway's CPU per request, the ceiling the database alone sets, and the same load on a
-gateway with metrics off (bench/gateway_without_metrics.py): what the metrics cost.
+the gateway's CPU per request, the ceiling the database alone sets, the same load on a gateway
+with metrics off (bench/gateway_without_metrics.py): what the metrics cost, and on the framework
+floor (bench/framework_floor.py): what gunicorn, Flask and pymongo cost without the gateway's code.
 
 The gateway's figures are those of the median of three runs with metrics on. One core's speed
 moved by up to 1.9x between runs on this project's machine (bench/machine.py), and a single
@@ -28,8 +29,6 @@ from mp3common import jobs, storage
 
 logger = logging.getLogger(__name__)
 
-# Runs with metrics on; the figure is the median of their gateway CPU per request.
-METRICS_ON_RUNS = 3
 WRK_LUA = '-- Every request carries the bench user\'s token.\nwrk.headers["Authorization"] = "Bearer {token}"\n'
 
 
@@ -96,7 +95,8 @@ class GatewayFigure(WrkRun):
 def measure(context) -> GatewayFigure:
     """Requests per second and latency of an authenticated GET /jobs/<id>, from wrk on loopback,
     for a fixed time with a fixed number of connections; then the database's ceiling, the same
-    wrk run on a gateway with metrics off, and two more runs with metrics on."""
+    wrk run on a gateway with metrics off and on the framework floor, and two more runs on the
+    gateway."""
     upload = context.user.upload(context.videos[corpus.SMALLEST])
     context.created_jobs.append(upload.job_id)
     context.gateway_job_id = upload.job_id
@@ -115,7 +115,7 @@ def measure(context) -> GatewayFigure:
     metrics_on.append(run_wrk(context, upload.job_id, seconds))
     with context.system.another_gateway("framework-floor", FRAMEWORK_FLOOR_APP) as gateway:
         floor = run_wrk(context, upload.job_id, seconds, gateway)
-    metrics_on += [run_wrk(context, upload.job_id, seconds) for _ in range(METRICS_ON_RUNS - 2)]
+    metrics_on.append(run_wrk(context, upload.job_id, seconds))
     core_after = machine.reference_ms()
     costs = [_cost_per_request(run) for run in metrics_on]
     gateway_cpu = [_gateway_cpu(cost) for cost in costs]
