@@ -43,6 +43,7 @@ FERRETDB_GO_MOD = REPO / "tools" / "ferretdb" / "go.mod"
 READY_TIMEOUT_SECONDS = 60
 # The gateway with the metrics switched off (bench/gateway_without_metrics.py), for the cost of metrics.
 GATEWAY_WITHOUT_METRICS_APP = "bench.gateway_without_metrics:app"
+# Flask and pymongo with none of the gateway's code (bench/framework_floor.py), for what the frameworks cost.
 FRAMEWORK_FLOOR_APP = "bench.framework_floor:app"
 # Deleting a large video may scan a whole GridFS bucket in FerretDB; it must still end.
 CLEAN_UP_QUERY_TIMEOUT_SECONDS = 900
